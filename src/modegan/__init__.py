@@ -1,0 +1,13 @@
+"""modegan: train, evaluate and compare GANs for training stability and mode coverage."""
+
+__version__ = "0.1.0"
+
+from modegan.config import RunConfig, build_config  # noqa: E402
+from modegan.errors import ModeganError  # noqa: E402
+from modegan.presets import PRESETS, get_preset  # noqa: E402
+from modegan.train import evaluate, load, sample, train  # noqa: E402
+
+__all__ = [
+    "ModeganError", "PRESETS", "RunConfig", "build_config", "evaluate", "get_preset", "load", "sample",
+    "train", "__version__",
+]

@@ -1,0 +1,197 @@
+"""The `modegan` command line: a thin layer over the Python API.
+
+Bad input ends with one line on stderr (`error: ...`) and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from modegan.errors import ModeganError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Train, evaluate and compare GANs for training stability and mode coverage.",
+    pretty_exceptions_enable=False,
+)
+console = Console()
+
+
+@app.command()
+def train(
+    overrides: list[str] = typer.Argument(None, help="config overrides as key=value, e.g. loss.gp_weight=10"),
+    preset: str | None = typer.Option(None, help="a preset name (see `modegan presets`)"),
+    data: str | None = typer.Option(None, help="built-in dataset name, or a .yaml/.npy/.csv file"),
+    steps: int | None = typer.Option(None, help="generator steps (also extends a resumed run)"),
+    seed: int | None = typer.Option(None, help="training seed (the training set keeps data.seed)"),
+    out: Path | None = typer.Option(None, help="run directory to create"),
+    config: Path | None = typer.Option(None, help="YAML config file"),
+    resume: Path | None = typer.Option(None, help="continue the run in this directory"),
+    overwrite: bool = typer.Option(False, help="replace a run already in --out"),
+    progress: bool = typer.Option(True, help="show a progress bar"),
+):
+    """Train one run and write its run directory."""
+    from modegan.config import build_config, merge, parse_overrides
+    from modegan.train import train as run_train
+
+    if resume is not None:
+        if overrides or preset or data or seed is not None or config or out:
+            raise ModeganError("--resume takes only --steps; the run's config.yaml fixes everything else")
+        summary = run_train(resume=resume, steps=steps, progress=progress)
+    else:
+        ov = parse_overrides(overrides or [])
+        if data is not None:
+            ov = merge(ov, {"data": {"name": data}})
+        if seed is not None:
+            ov = merge(ov, {"train": {"seed": seed}})
+        if steps is not None:
+            ov = merge(ov, {"train": {"steps": steps}})
+        cfg = build_config(preset=preset, file=config, overrides=ov)
+        summary = run_train(cfg, out=out, overwrite=overwrite, progress=progress)
+    _print_metrics(summary.get("metrics", {}), summary.get("protocol", {}), f"step {summary['step']}")
+
+
+@app.command()
+def presets():
+    """List every preset with its settings and source."""
+    from modegan.config import _flatten
+    from modegan.presets import PRESETS
+
+    table = Table(show_lines=True)
+    for col in ("preset", "what", "settings", "source"):
+        table.add_column(col)
+    for p in PRESETS.values():
+        settings = "\n".join(f"{k}={v}" for k, v in _flatten(p.settings).items())
+        table.add_row(p.name, p.summary, settings, p.source + (f"\nNote: {p.notes}" if p.notes else ""))
+    console.print(table)
+
+
+@app.command()
+def datasets():
+    """List the built-in toy datasets."""
+    from modegan.data import DATASETS, load_dataset
+
+    table = Table()
+    for col in ("name", "dim", "modes", "source"):
+        table.add_column(col)
+    for name in DATASETS:
+        d = load_dataset(name, n_train=10).describe()
+        table.add_row(name, str(d["dim"]), str(d.get("n_modes") or "-"), str(d.get("source", "")))
+    console.print(table)
+
+
+@app.command("eval")
+def eval_run(
+    run: Path = typer.Argument(..., help="a run directory"),
+    samples: int | None = typer.Option(None, help="number of generated samples (default: the run's)"),
+    seed: int | None = typer.Option(None, help="evaluation seed (default: the run's)"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON instead of a table"),
+):
+    """Evaluate a run's generator with the toy metrics."""
+    from modegan.data import load_dataset
+    from modegan.train import evaluate, load
+    from modegan.train.rundir import RunDir
+
+    cfg = RunDir(run).read_config()
+    if samples is not None:
+        cfg.train.eval_samples = samples
+    if seed is not None:
+        cfg.train.eval_seed = seed
+    from modegan.config import validate
+
+    validate(cfg)
+    dataset = load_dataset(cfg.data.name, seed=cfg.data.seed, n_train=cfg.data.n_train)
+    metrics, _ = evaluate(load(run), dataset, cfg)
+    values = {k: m.value for k, m in metrics.items()}
+    protocol = {k: m.protocol for k, m in metrics.items()}
+    if as_json:
+        print(json.dumps({"run": str(run), "metrics": values, "protocol": protocol}, indent=2))
+    else:
+        _print_metrics(values, protocol, str(run))
+
+
+@app.command()
+def sample(
+    run: Path = typer.Argument(..., help="a run directory"),
+    n: int = typer.Option(1000, "-n", help="number of samples"),
+    output: Path = typer.Option(..., "-o", "--output", help="output .npy file"),
+    seed: int = typer.Option(0, help="sampling seed"),
+):
+    """Write samples from a run's generator to a .npy file."""
+    import numpy as np
+
+    from modegan.train import sample as draw
+
+    if output.suffix != ".npy":
+        raise ModeganError(f"output must be a .npy file, got {output}")
+    x = draw(run, n, seed).numpy()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    np.save(output, x)
+    console.print(f"wrote {x.shape[0]} samples of dimension {x.shape[1]} to {output}")
+
+
+@app.command()
+def demo(
+    out: Path = typer.Option(Path("runs/demo"), help="where the runs and the comparison go"),
+    data: str = typer.Option("grid25", help="dataset"),
+    steps: int = typer.Option(2000, help="generator steps per preset"),
+    presets: str = typer.Option("", help="comma-separated presets (default: the demo set)"),
+    seed: int = typer.Option(0, help="training seed"),
+    progress: bool = typer.Option(True, help="show progress bars"),
+):
+    """A short comparison of the presets on one dataset: metrics table and plots."""
+    from modegan.demo import DEMO_PRESETS, run_demo
+
+    names = [p.strip() for p in presets.split(",") if p.strip()] or list(DEMO_PRESETS)
+    rows = run_demo(out, data=data, steps=steps, presets=names, seed=seed, progress=progress)
+    table = Table(title=f"{data}, {steps} generator steps, seed {seed}")
+    cols = ["preset", "modes", "hqs", "rkl_modes", "jsd_grid", "w1", "time (s)"]
+    for c in cols:
+        table.add_column(c, justify="right")
+    for r in rows:
+        m = r["metrics"]
+        table.add_row(r["preset"], *(_fmt(m.get(k)) for k in cols[1:-1]), f"{r['elapsed_s']:.0f}")
+    console.print(table)
+    console.print(f"plots and results in {out}/ (comparison.png, results.md)")
+
+
+def _fmt(v) -> str:
+    return "-" if v is None else f"{v:.4g}"
+
+
+def _print_metrics(values: dict, protocol: dict, title: str) -> None:
+    table = Table(title=title)
+    for c in ("metric", "value", "protocol"):
+        table.add_column(c)
+    for k, v in values.items():
+        proto = ", ".join(f"{pk}={pv}" for pk, pv in protocol.get(k, {}).items() if not isinstance(pv, (list, dict)))
+        table.add_row(k, _fmt(v), proto)
+    console.print(table)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; usage errors are typer's (exit 2), bad input is one `error:` line (exit 2)."""
+    try:
+        app(args=argv, prog_name="modegan")
+    except ModeganError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except SystemExit as e:
+        return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    return 0
+
+
+def entry() -> None:
+    """Console-script entry point."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

@@ -1,0 +1,313 @@
+"""Run configuration: typed dataclasses, strict YAML loading and `key=value` overrides.
+
+Unknown keys and bad values are rejected before anything runs, with the key's dotted path and
+what is allowed. The resolved config is what a run directory records and what resume reloads.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Union
+
+import yaml
+
+from modegan.errors import ModeganError
+
+
+@dataclass
+class DataConfig:
+    name: str = "grid25"  # a built-in toy mixture, or a .yaml mixture spec / .npy / .csv point cloud
+    seed: int = 0  # draws the fixed training set (benchmarks.md §1)
+    n_train: int = 100_000
+
+
+@dataclass
+class ModelConfig:
+    """benchmarks.md §3: G 3x128, D 2x128, ReLU, no normalisation, z of dimension 2."""
+
+    z_dim: int = 2
+    g_width: int = 128
+    g_depth: int = 3
+    d_width: int = 128
+    d_depth: int = 2
+    activation: Literal["relu", "leaky_relu", "tanh", "elu"] = "relu"
+    g_norm: Literal["none", "batch", "layer"] = "none"
+    d_norm: Literal["none", "batch", "layer"] = "none"
+    spectral_norm: bool = False  # on the discriminator
+
+
+@dataclass
+class LossConfig:
+    """The adversarial loss plus Lipschitz constraints; any combination is allowed."""
+
+    type: Literal["minimax", "nonsaturating", "wasserstein"] = "nonsaturating"
+    clip: float | None = None  # clip every D parameter to [-clip, clip] after each D step
+    gp_weight: float = 0.0  # λ of the two-sided gradient penalty at random interpolates
+    gp_center: float = 1.0
+    n_critic: int = 1  # D steps per G step
+
+
+@dataclass
+class OptimConfig:
+    name: Literal["adam", "rmsprop", "sgd"] = "adam"
+    lr: float = 2e-4
+    betas: tuple[float, float] = (0.5, 0.999)  # Adam only
+    alpha: float = 0.99  # RMSProp smoothing constant (PyTorch default)
+    momentum: float = 0.0  # SGD / RMSProp
+    weight_decay: float = 0.0
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 20_000  # generator steps
+    batch_size: int = 256
+    seed: int = 0  # network initialisation and every training draw
+    eval_every: int = 1_000
+    ckpt_every: int = 0  # 0: checkpoint at every evaluation
+    eval_samples: int = 2_500  # benchmarks.md §2
+    eval_seed: int = 2_500
+    hq_threshold: float = 3.0
+    plots: bool = True  # a PNG of samples over the real data at each evaluation
+    tensorboard: bool = False  # also log to runs/x/tensorboard (pip install 'modegan[tensorboard]')
+
+
+@dataclass
+class RunConfig:
+    preset: str | None = None
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    g_optim: OptimConfig = field(default_factory=OptimConfig)
+    d_optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return _plain(dataclasses.asdict(self))
+
+
+POSITIVE_INTS = {
+    "data.n_train", "model.z_dim", "model.g_width", "model.d_width", "loss.n_critic", "train.steps",
+    "train.batch_size", "train.eval_every", "train.eval_samples",
+}
+NON_NEGATIVE = {
+    "model.g_depth", "model.d_depth", "loss.gp_weight", "train.ckpt_every", "g_optim.weight_decay",
+    "d_optim.weight_decay", "g_optim.momentum", "d_optim.momentum",
+}
+POSITIVE_FLOATS = {"loss.clip", "g_optim.lr", "d_optim.lr", "train.hq_threshold"}
+
+
+def _plain(x: Any) -> Any:
+    """Tuples to lists, recursively, so the config dumps as plain YAML/JSON."""
+    if isinstance(x, dict):
+        return {k: _plain(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_plain(v) for v in x]
+    return x
+
+
+def _type_name(tp: Any) -> str:
+    if typing.get_origin(tp) is Literal:
+        return "one of " + ", ".join(map(str, typing.get_args(tp)))
+    return getattr(tp, "__name__", str(tp))
+
+
+def _coerce(value: Any, tp: Any, path: str) -> Any:
+    """Convert `value` to the annotated type `tp` or raise a ModeganError naming `path`."""
+    origin = typing.get_origin(tp)
+    if origin in (Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
+            if type(None) in args:
+                return None
+        errors = []
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _coerce(value, a, path)
+            except ModeganError as e:
+                errors.append(str(e))
+        raise ModeganError(errors[0] if errors else f"{path}: bad value {value!r}")
+    if origin is Literal:
+        allowed = typing.get_args(tp)
+        if value not in allowed:
+            raise ModeganError(f"{path}: {value!r} is not allowed; allowed: {', '.join(map(str, allowed))}")
+        return value
+    if origin is tuple:
+        args = typing.get_args(tp)
+        if isinstance(value, str):
+            value = yaml.safe_load(value)
+        if not isinstance(value, (list, tuple)) or len(value) != len(args):
+            raise ModeganError(f"{path}: expected a list of {len(args)} numbers, got {value!r}")
+        return tuple(_coerce(v, a, f"{path}[{i}]") for i, (v, a) in enumerate(zip(value, args, strict=True)))
+    if dataclasses.is_dataclass(tp):
+        return from_dict(tp, value, path)
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "1", "0"):
+            return value.lower() in ("true", "yes", "1")
+        raise ModeganError(f"{path}: expected true or false, got {value!r}")
+    if tp is int:
+        if isinstance(value, bool):
+            raise ModeganError(f"{path}: expected an integer, got {value!r}")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str):
+            try:
+                return int(value)
+            except ValueError:
+                pass
+        raise ModeganError(f"{path}: expected an integer, got {value!r}")
+    if tp is float:
+        if isinstance(value, bool):
+            raise ModeganError(f"{path}: expected a number, got {value!r}")
+        try:
+            out = float(value)
+        except (TypeError, ValueError):
+            raise ModeganError(f"{path}: expected a number, got {value!r}") from None
+        if not math.isfinite(out):
+            raise ModeganError(f"{path}: expected a finite number, got {value!r}")
+        return out
+    if tp is str:
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            raise ModeganError(f"{path}: expected a string, got {value!r}")
+        return str(value)
+    raise ModeganError(f"{path}: unsupported config type {_type_name(tp)}")  # pragma: no cover
+
+
+def from_dict(cls: type, data: Any, path: str = "") -> Any:
+    """Build dataclass `cls` from a (possibly partial) mapping, rejecting unknown keys."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ModeganError(f"{path or 'config'}: expected a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for key, value in data.items():
+        full = f"{path}.{key}" if path else str(key)
+        if key not in names:
+            raise ModeganError(f"unknown config key {full!r}; allowed: {', '.join(names)}")
+        kwargs[key] = _coerce(value, hints[key], full)
+    return cls(**kwargs)
+
+
+def merge(base: dict, update: dict) -> dict:
+    """Deep-merge `update` into a copy of `base`."""
+    out = dict(base)
+    for k, v in update.items():
+        out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def parse_overrides(items: list[str]) -> dict:
+    """`a.b=value` strings to a nested dict; values are parsed as YAML scalars or lists."""
+    out: dict = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ModeganError(f"bad override {item!r}; expected key=value, e.g. loss.gp_weight=10")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            value = raw
+        node = out
+        parts = key.strip().split(".")
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise ModeganError(f"override {item!r} conflicts with an earlier override of {p!r}")
+        node[parts[-1]] = value
+    return out
+
+
+def load_yaml(path: str | Path) -> dict:
+    p = Path(path)
+    if not p.is_file():
+        raise ModeganError(f"config file not found: {p}")
+    try:
+        data = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as e:
+        raise ModeganError(f"config file {p} is not valid YAML: {str(e).splitlines()[0]}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ModeganError(f"config file {p} must hold a mapping of sections, got {type(data).__name__}")
+    return data
+
+
+def validate(cfg: RunConfig) -> RunConfig:
+    """Range checks that types alone cannot express."""
+    flat = _flatten(cfg.to_dict())
+    for key in POSITIVE_INTS:
+        if flat[key] < 1:
+            raise ModeganError(f"{key}: must be a positive integer, got {flat[key]}")
+    for key in NON_NEGATIVE:
+        if flat[key] < 0:
+            raise ModeganError(f"{key}: must be >= 0, got {flat[key]}")
+    for key in POSITIVE_FLOATS:
+        if flat[key] is not None and flat[key] <= 0:
+            raise ModeganError(f"{key}: must be > 0, got {flat[key]}")
+    for opt in ("g_optim", "d_optim"):
+        b1, b2 = flat[f"{opt}.betas"]
+        if not (0 <= b1 < 1 and 0 <= b2 < 1):
+            raise ModeganError(f"{opt}.betas: each must be in [0, 1), got {[b1, b2]}")
+    if cfg.train.batch_size < 2 and cfg.model.g_norm == "batch":
+        raise ModeganError("model.g_norm: batch norm needs train.batch_size >= 2")
+    return cfg
+
+
+def _flatten(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(_flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def build_config(
+    *,
+    preset: str | None = None,
+    file: str | Path | None = None,
+    overrides: dict | list[str] | None = None,
+) -> RunConfig:
+    """Defaults <- preset <- YAML file <- overrides, then strict validation.
+
+    A YAML file may name its own `preset:`; an explicit `preset` argument wins.
+    """
+    from modegan.presets import get_preset
+
+    file_data = load_yaml(file) if file is not None else {}
+    if isinstance(overrides, list):
+        overrides = parse_overrides(overrides)
+    overrides = overrides or {}
+    name = preset or overrides.get("preset") or file_data.get("preset")
+    data: dict = {}
+    if name is not None:
+        data = merge(data, get_preset(str(name)).settings)
+    data = merge(data, file_data)
+    data = merge(data, overrides)
+    data["preset"] = name
+    return validate(from_dict(RunConfig, data))
+
+
+def config_from_any(config: RunConfig | dict | str | Path) -> RunConfig:
+    """Accept what `modegan.train` accepts: a RunConfig, a nested dict, or a YAML path."""
+    if isinstance(config, RunConfig):
+        return validate(from_dict(RunConfig, config.to_dict()))
+    if isinstance(config, (str, Path)):
+        return build_config(file=config)
+    if isinstance(config, dict):
+        return build_config(overrides=config)
+    raise ModeganError(f"config must be a RunConfig, a dict or a YAML path, got {type(config).__name__}")

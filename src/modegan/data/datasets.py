@@ -1,0 +1,103 @@
+"""What the trainer trains on: a fixed training set plus a sampler of fresh real points for evaluation."""
+
+from __future__ import annotations
+
+import numbers
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from modegan.data.mixtures import (
+    MIXTURES,
+    GaussianMixture,
+    _check_count,
+    _check_generator,
+    load_mixture_spec,
+    mixture,
+)
+from modegan.data.pointcloud import load_csv, load_npy
+from modegan.data.swissroll import sample_swissroll
+from modegan.errors import ModeganError, choice_error
+
+DATASETS = (*MIXTURES, "swissroll")
+FILE_KINDS = ("<file>.yaml", "<file>.npy", "<file>.csv")
+
+
+@dataclass(eq=False)
+class ToyDataset:
+    """A toy dataset.
+
+    `train` is drawn once from the dataset seed (or, for a user point cloud, is the file's rows), so every
+    method sees the same data; `sample_real` gives fresh points for evaluation, as benchmarks.md §1 asks.
+    """
+
+    name: str
+    train: torch.Tensor  # (n_train, d) float32
+    mixture: GaussianMixture | None
+    seed: int | None  # None for user point clouds: their training set is the file, nothing is drawn
+    source: str  # "builtin", "yaml", "npy" or "csv"
+    _sampler: Callable[[int, torch.Generator], torch.Tensor] = field(repr=False)
+
+    @property
+    def dim(self) -> int:
+        return int(self.train.shape[1])
+
+    def sample_real(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        """n fresh real points (float32, shape (n, d)) drawn with `generator`."""
+        return self._sampler(n, generator)
+
+    def describe(self) -> dict:
+        """JSON-able summary stored with every result."""
+        return {
+            "name": self.name,
+            "dim": self.dim,
+            "n_modes": self.mixture.n_modes if self.mixture is not None else None,
+            "n_train": int(self.train.shape[0]),
+            "seed": self.seed,
+            "source": self.source,
+        }
+
+
+def _resample_rows(points: torch.Tensor) -> Callable[[int, torch.Generator], torch.Tensor]:
+    """Fresh 'real' samples of a point cloud: its rows drawn uniformly with replacement."""
+
+    def sample(n: int, generator: torch.Generator) -> torch.Tensor:
+        n = _check_count(n)
+        index = torch.randint(len(points), (n,), generator=_check_generator(generator))
+        return points[index]
+
+    return sample
+
+
+def load_dataset(name: str | os.PathLike, *, seed: int = 0, n_train: int = 100_000) -> ToyDataset:
+    """A built-in dataset by name, or a user file: `.yaml`/`.yml` (mixture spec), `.npy` or `.csv`
+    (point cloud). Mixture training sets draw components by the mixture's weights (uniform for the
+    built-ins); a point cloud's training set is the whole file, and seed and n_train do not apply."""
+    if not isinstance(name, (str, os.PathLike)):
+        raise ModeganError(f"dataset name must be a string or path, got {type(name).__name__}")
+    name = os.fspath(name)
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise ModeganError(f"dataset seed must be an integer, got {seed!r}")
+    seed = int(seed)
+    n_train = _check_count(n_train, "n_train")
+
+    if name in DATASETS:
+        if name == "swissroll":
+            train = sample_swissroll(n_train, torch.Generator().manual_seed(seed))
+            return ToyDataset(name, train, None, seed, "builtin", sample_swissroll)
+        mix = mixture(name)
+        train = mix.sample(n_train, torch.Generator().manual_seed(seed))
+        return ToyDataset(name, train, mix, seed, "builtin", mix.sample)
+
+    suffix = Path(name).suffix.lower()
+    if suffix in (".yaml", ".yml"):
+        mix = load_mixture_spec(name)
+        train = mix.sample(n_train, torch.Generator().manual_seed(seed))
+        return ToyDataset(name, train, mix, seed, "yaml", mix.sample)
+    if suffix in (".npy", ".csv"):
+        points = torch.from_numpy(load_npy(name) if suffix == ".npy" else load_csv(name))
+        return ToyDataset(name, points, None, None, suffix[1:], _resample_rows(points))
+    raise choice_error("dataset", name, DATASETS + FILE_KINDS)

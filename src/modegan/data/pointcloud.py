@@ -1,0 +1,109 @@
+"""User point clouds (`.npy` / `.csv`, one row a point): no known modes, so only w1 and the plots apply.
+
+Loading is strict because a silently mangled file (a skipped row, a NaN) would quietly change results:
+every problem is reported as one line naming the file and, for CSV, the line.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+from modegan.errors import ModeganError
+
+
+def _check_points(points: np.ndarray, path: str, row_names: list[str]) -> np.ndarray:
+    """Shared checks: 2-D, ≥ 2 rows, ≥ 1 column, finite (also after the cast to float32)."""
+    if points.ndim != 2:
+        raise ModeganError(f"{path}: expected a 2-D array (one row a point), got {points.ndim}-D")
+    if points.shape[0] < 2:
+        raise ModeganError(f"{path}: need at least 2 points, got {points.shape[0]}")
+    if points.shape[1] < 1:
+        raise ModeganError(f"{path}: points have no coordinates")
+    bad = ~np.isfinite(points)
+    if bad.any():
+        first = int(np.argmax(bad.any(axis=1)))
+        raise ModeganError(
+            f"{path}: {int(bad.sum())} non-finite values (NaN/Inf) in {int(bad.any(axis=1).sum())} rows; "
+            f"first at {row_names[first]}"
+        )
+    with np.errstate(over="ignore"):
+        as32 = points.astype(np.float32)
+    if not np.all(np.isfinite(as32)):
+        first = int(np.argmax(~np.isfinite(as32).all(axis=1)))
+        raise ModeganError(f"{path}: values too large for float32; first at {row_names[first]}")
+    return as32
+
+
+def load_npy(path: str | Path) -> np.ndarray:
+    """A 2-D numeric array from a .npy file, as float32 (pickled object arrays are refused)."""
+    path = str(path)
+    if not Path(path).is_file():
+        raise ModeganError(f"point cloud not found: {path}")
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as e:
+        reason = str(e).splitlines()[0] if str(e) else e.__class__.__name__
+        raise ModeganError(f"{path}: not a readable .npy array ({reason})") from None
+    if not isinstance(array, np.ndarray):
+        raise ModeganError(f"{path}: expected a single array, got {type(array).__name__}")
+    if array.dtype.kind not in "fiu":
+        raise ModeganError(f"{path}: expected a numeric (float or int) array, got dtype {array.dtype}")
+    if array.ndim != 2:
+        raise ModeganError(f"{path}: expected a 2-D array (one row a point), got shape {array.shape}")
+    row_names = [f"row {i}" for i in range(array.shape[0])]
+    return _check_points(array.astype(np.float64), path, row_names)
+
+
+def _is_number(field: str) -> bool:
+    try:
+        float(field)
+    except ValueError:
+        return False
+    return True
+
+
+def load_csv(path: str | Path) -> np.ndarray:
+    """Comma-separated rows of numbers, as float32. Blank lines are skipped; the first non-blank line may
+    be a header of non-numeric column names."""
+    path = str(path)
+    if not Path(path).is_file():
+        raise ModeganError(f"point cloud not found: {path}")
+    rows: list[list[float]] = []
+    row_names: list[str] = []
+    n_cols: int | None = None
+    seen_first = False
+    try:
+        with open(path, encoding="utf-8", newline="") as f:
+            for lineno, fields in enumerate(csv.reader(f), start=1):
+                fields = [field.strip() for field in fields]
+                if not fields or all(field == "" for field in fields):
+                    continue
+                if not seen_first:
+                    seen_first = True
+                    if not any(_is_number(field) for field in fields):
+                        n_cols = len(fields)  # a header row: names only, fixes the column count
+                        continue
+                if n_cols is None:
+                    n_cols = len(fields)
+                if len(fields) != n_cols:
+                    raise ModeganError(f"{path}, line {lineno}: expected {n_cols} values, got {len(fields)}")
+                values = []
+                for field in fields:
+                    try:
+                        values.append(float(field))
+                    except ValueError:
+                        raise ModeganError(f"{path}, line {lineno}: not a number: {field!r}") from None
+                rows.append(values)
+                row_names.append(f"line {lineno}")
+    except UnicodeDecodeError:
+        raise ModeganError(f"{path}: not a UTF-8 text file") from None
+    except csv.Error as e:
+        raise ModeganError(f"{path}: malformed CSV ({e})") from None
+    except OSError as e:
+        raise ModeganError(f"{path}: cannot read ({e.__class__.__name__})") from None
+    if not rows:
+        raise ModeganError(f"{path}: no data rows")
+    return _check_points(np.array(rows, dtype=np.float64), path, row_names)

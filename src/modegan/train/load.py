@@ -1,0 +1,43 @@
+"""Load a trained generator from a run directory, ready to sample."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+
+from modegan.errors import ModeganError
+from modegan.nets.mlp import MLPGenerator
+from modegan.train.checkpoint import read_checkpoint
+from modegan.train.parts import build_generator
+from modegan.train.rundir import RunDir
+
+
+def load(run_dir: str | Path) -> MLPGenerator:
+    """The run's generator in eval mode: final weights if the run finished, else its latest checkpoint."""
+    run = RunDir(run_dir)
+    cfg = run.read_config()
+    dim = _data_dim(run)
+    G = build_generator(cfg, dim)
+    if run.generator.exists():
+        G.load_state_dict(load_file(str(run.generator)))
+    elif run.checkpoint.exists():
+        G.load_state_dict(read_checkpoint(run.checkpoint)["modules"]["G"])
+    else:
+        raise ModeganError(f"{run.path} has no trained weights yet (no generator.safetensors or checkpoint.pt)")
+    return G.eval()
+
+
+def _data_dim(run: RunDir) -> int:
+    summary = run.read_summary()
+    if not summary or "dataset" not in summary:
+        raise ModeganError(f"{run.path} has no summary.json describing its data; was it started by modegan?")
+    return int(summary["dataset"]["dim"])
+
+
+def sample(run_dir: str | Path, n: int, seed: int = 0) -> torch.Tensor:
+    """`n` samples from the run's generator, drawn with `seed`."""
+    if n < 1:
+        raise ModeganError(f"number of samples must be positive, got {n}")
+    return load(run_dir).sample(n, torch.Generator().manual_seed(seed))
