@@ -64,13 +64,14 @@ def presets():
     from modegan.config import _flatten
     from modegan.presets import PRESETS
 
-    table = Table(show_lines=True)
-    for col in ("preset", "what", "settings", "source"):
-        table.add_column(col)
     for p in PRESETS.values():
-        settings = "\n".join(f"{k}={v}" for k, v in _flatten(p.settings).items())
-        table.add_row(p.name, p.summary, settings, p.source + (f"\nNote: {p.notes}" if p.notes else ""))
-    console.print(table)
+        console.print(f"[bold]{p.name}[/bold]: {p.summary}", highlight=False)
+        console.print(f"  source: {p.source}", highlight=False)
+        for k, v in _flatten(p.settings).items():
+            console.print(f"  {k}={v}", highlight=False)
+        if p.notes:
+            console.print(f"  note: {p.notes}", highlight=False)
+        console.print()
 
 
 @app.command()
@@ -97,6 +98,7 @@ def eval_run(
     """Evaluate a run's generator with the toy metrics."""
     from modegan.data import load_dataset
     from modegan.train import evaluate, load
+    from modegan.train.run import metric_values
     from modegan.train.rundir import RunDir
 
     cfg = RunDir(run).read_config()
@@ -109,7 +111,7 @@ def eval_run(
     validate(cfg)
     dataset = load_dataset(cfg.data.name, seed=cfg.data.seed, n_train=cfg.data.n_train)
     metrics, _ = evaluate(load(run), dataset, cfg)
-    values = {k: m.value for k, m in metrics.items()}
+    values = metric_values(metrics)
     protocol = {k: m.protocol for k, m in metrics.items()}
     if as_json:
         print(json.dumps({"run": str(run), "metrics": values, "protocol": protocol}, indent=2))

@@ -72,6 +72,7 @@ class TrainConfig:
     eval_samples: int = 2_500  # benchmarks.md §2
     eval_seed: int = 2_500
     hq_threshold: float = 3.0
+    threads: int = 1  # torch CPU threads while training; tiny MLPs gain nothing from more, and lose under load
     plots: bool = True  # a PNG of samples over the real data at each evaluation
     tensorboard: bool = False  # also log to runs/x/tensorboard (pip install 'modegan[tensorboard]')
 
@@ -92,7 +93,7 @@ class RunConfig:
 
 POSITIVE_INTS = {
     "data.n_train", "model.z_dim", "model.g_width", "model.d_width", "loss.n_critic", "train.steps",
-    "train.batch_size", "train.eval_every", "train.eval_samples",
+    "train.batch_size", "train.eval_every", "train.eval_samples", "train.threads",
 }
 NON_NEGATIVE = {
     "model.g_depth", "model.d_depth", "loss.gp_weight", "train.ckpt_every", "g_optim.weight_decay",

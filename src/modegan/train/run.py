@@ -43,6 +43,11 @@ def evaluate(G: torch.nn.Module, dataset: ToyDataset, cfg: RunConfig) -> tuple[d
     return evaluate_toy(samples, dataset, rng, threshold=cfg.train.hq_threshold), samples
 
 
+def metric_values(metrics: dict) -> dict:
+    """Metric values for JSON: an undefined value (NaN, e.g. rkl_modes with no HQ sample) becomes null."""
+    return {k: (m.value if math.isfinite(m.value) else None) for k, m in metrics.items()}
+
+
 def _finite_params(parts: Parts) -> bool:
     return all(torch.isfinite(q).all() for m in parts.modules().values() for q in m.parameters())
 
@@ -101,6 +106,22 @@ def train(
     YAML path. `resume` continues the run in that directory from its checkpoint, optionally to a
     larger `steps` budget; a resumed run ends with the same metrics as an uninterrupted one.
     """
+    threads = torch.get_num_threads()
+    try:
+        return _train(config, out=out, resume=resume, steps=steps, overwrite=overwrite, progress=progress)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(
+    config: RunConfig | dict | str | Path | None = None,
+    *,
+    out: str | Path | None = None,
+    resume: str | Path | None = None,
+    steps: int | None = None,
+    overwrite: bool = False,
+    progress: bool = False,
+) -> dict:
     if resume is not None:
         run = RunDir(resume)
         cfg = run.read_config()
@@ -117,6 +138,7 @@ def train(
             cfg.train.steps = steps
         run, state = RunDir(out), None
     tc = cfg.train
+    torch.set_num_threads(tc.threads)
     ckpt_every = tc.ckpt_every or tc.eval_every
     if ckpt_every % tc.eval_every:
         raise ModeganError(f"train.ckpt_every ({ckpt_every}) must be a multiple of train.eval_every ({tc.eval_every})")
@@ -127,6 +149,7 @@ def train(
     start, elapsed0 = 0, 0.0
     if state is None:
         run.create(cfg, overwrite)
+        save_checkpoint(run.checkpoint, parts, 0, 0.0)  # so there is always a last good checkpoint
     else:
         restore(parts, state)
         start, elapsed0 = state["step"], state["elapsed_s"]
@@ -169,7 +192,7 @@ def train(
                     **{k: float(v) / n_sum for k, v in sums.items()},
                     "grad_norm_g": grad_norm(parts.G),
                     "grad_norm_d": grad_norm(parts.D),
-                    "metrics": {k: m.value for k, m in metrics.items()},
+                    "metrics": metric_values(metrics),
                     "protocol": {k: m.protocol for k, m in metrics.items()},
                 }
                 sums, n_sum = {}, 0

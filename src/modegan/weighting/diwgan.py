@@ -1,0 +1,451 @@
+"""DIWGAN's dual importance-weighted latent matching term (anonymous ICLR 2019 submission; methods.md §3).
+
+The generator loss is L_adv + α·D_a (Eq. 3). D_a pairs a fixed set of target codes S_r with the encoded
+generated batch S_g one-to-one (linear assignment) and averages the paired Euclidean distances, each
+weighted by w_r (targets the generator has kept missing weigh more) times w_g (generated samples in
+dense regions of the recent generator output weigh more). The numbers A1–A14 refer to methods.md §3.3.
+
+This is a separate auxiliary loss with its own state, not a `SampleWeighting`: neither weight is a
+function of the discriminator (§1.6 rule 6).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import numbers
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors import safe_open
+from safetensors.torch import save as safetensors_bytes
+from scipy.optimize import linear_sum_assignment
+from torch import Tensor, nn
+
+from modegan.data.mixtures import _check_count, _check_generator
+from modegan.errors import ModeganError, choice_error
+from modegan.nets.autoencoder import IdentityEncoder, MLPAutoencoder, freeze, pretrain_autoencoder
+from modegan.weighting.kde import GaussianKDE, SingularCovarianceError, bandwidth_factor
+from modegan.weighting.weights import ess, normalise
+
+TARGET_METHODS = ("kde_resample", "kmeans", "subsample")
+TARGET_STATS = ("paired", "nearest")
+LATENTS = ("mlp", "identity")
+LOSS_OPTIONS = {"alpha": 1.0, "n_history": 10, "bw_method": "scott", "target_stat": "paired", "ema": False, "eps": 1e-8}
+AE_FILE = "autoencoder.safetensors"
+KMEANS_MAX_POINTS = 20_000
+KMEANS_ITERS = 50
+SOLVERS = ("auto", "lsa", "simplex")
+SIMPLEX_MIN = 128
+
+
+def pair(cost: np.ndarray, solver: str = "auto") -> tuple[np.ndarray, np.ndarray]:
+    """Minimum-total-cost one-to-one pairing of targets (rows) with generated samples (columns).
+
+    The paper pairs "one by one minimizing average distance" on unweighted distances (A8): the linear
+    assignment problem, solved exactly. Rectangular costs (A9) pair min(M, B) couples: every generated
+    sample gets a distinct target when M > B, every target a distinct generated sample when M < B.
+    Returns (rows, cols) with rows ascending, as `scipy.optimize.linear_sum_assignment` does.
+
+    Solvers: "lsa" is scipy's shortest augmenting path; "simplex" is POT's network simplex on the
+    assignment as a transport problem with unit masses (zero-cost dummies pad a rectangular cost). Both are
+    exact. "auto" takes the simplex for square problems from 128 up: on Euclidean costs where the codes
+    sit far from or collapsed against the targets (early training, mode collapse) the augmenting-path
+    solver slows to ~18 ms at 256 and over 1 s at 1024, while the simplex stays at ~5 ms and ~150 ms.
+    """
+    cost = np.asarray(cost, dtype=np.float64)
+    if solver not in SOLVERS:
+        raise choice_error("assignment solver", solver, SOLVERS)
+    if cost.ndim != 2 or cost.size == 0:
+        raise ModeganError(f"pairing cost must be a non-empty 2-D array, got shape {cost.shape}")
+    if not np.isfinite(cost).all():
+        raise ModeganError("DIWGAN pairing distances are not finite (did the generator diverge?)")
+    m, b = cost.shape
+    if solver == "simplex" or (solver == "auto" and m == b and m >= SIMPLEX_MIN):
+        found = _simplex_pairs(cost)
+        if found is not None:
+            return found
+    return linear_sum_assignment(cost)
+
+
+def _simplex_pairs(cost: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Network-simplex assignment; None (caller falls back to scipy) if it did not return an optimal permutation."""
+    import ot  # POT is slow to import (~1-3 s), so only when a large assignment first needs it
+
+    m, b = cost.shape
+    n = max(m, b)
+    square = cost if m == b else np.pad(cost, ((0, n - m), (0, n - b)))
+    ones = np.ones(n)
+    plan, log = ot.emd(ones, ones, square, numItermax=100 * n * n + 100_000, log=True)
+    rows, cols = np.nonzero(plan > 0.5)
+    keep = (rows < m) & (cols < b)
+    rows, cols = rows[keep], cols[keep]
+    if log.get("result_code") != 1 or len(rows) != min(m, b) or len(np.unique(cols)) != len(cols):
+        return None
+    return rows, cols
+
+
+def _check_loss_options(alpha, n_history, bw_method, target_stat, ema, eps) -> None:
+    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not math.isfinite(alpha) or alpha < 0:
+        raise ModeganError(f"DIWGAN alpha must be a non-negative number, got {alpha!r}")
+    _check_count(n_history, "DIWGAN n_history")
+    bandwidth_factor(2, 1, bw_method)  # validates the bandwidth now, not at step N
+    if target_stat not in TARGET_STATS:
+        raise choice_error("DIWGAN target_stat", target_stat, TARGET_STATS)
+    if not isinstance(ema, bool):
+        raise ModeganError(f"DIWGAN ema must be true or false, got {ema!r}")
+    if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not math.isfinite(eps) or eps < 0:
+        raise ModeganError(f"DIWGAN eps must be a non-negative number, got {eps!r}")
+
+
+class DualImportanceLoss(nn.Module):
+    """α·D_a for a batch of generated samples (methods.md §3.2 steps 5c–5h).
+
+    State (all registered buffers with fixed shapes, so `state_dict()` resumes a run exactly):
+    `targets` (M, k); `gen_buffer` (N, B, k), a ring of the last N batches' detached codes with
+    `gen_fill`/`gen_pos`; `dist_ring` (M, N) or `dist_ema` (M,) with `dist_count` (M,); `steps`.
+    `gen_buffer` is allocated at the first call, when B is known; loading a state_dict into a fresh
+    module resizes it. The frozen encoder is deliberately *not* in the state_dict: it is fixed after
+    phase 0 and `build_diwgan` stores it in its cache directory, so the trainer keeps it there (or
+    rebuilds it). `.to(device)` moves the encoder along with the buffers.
+    """
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        targets: Tensor,
+        *,
+        alpha: float = 1.0,
+        n_history: int = 10,
+        bw_method: str | float = "scott",
+        target_stat: str = "paired",
+        ema: bool = False,
+        eps: float = 1e-8,
+    ):
+        super().__init__()
+        _check_loss_options(alpha, n_history, bw_method, target_stat, ema, eps)
+        if not isinstance(encoder, nn.Module):
+            raise ModeganError(f"DIWGAN encoder must be a torch.nn.Module, got {type(encoder).__name__}")
+        if not isinstance(targets, Tensor) or targets.dim() != 2 or targets.shape[0] < 1 or targets.shape[1] < 1:
+            shape = tuple(targets.shape) if isinstance(targets, Tensor) else type(targets).__name__
+            raise ModeganError(f"DIWGAN targets must have shape (M, k) with M >= 1, got {shape}")
+        if not bool(torch.isfinite(targets).all()):
+            raise ModeganError("DIWGAN targets contain NaN or infinite values")
+        self.__dict__["_encoder"] = freeze(encoder)  # a plain attribute: not a submodule, not in state_dict (A13)
+        self.alpha, self.n_history, self.bw_method = float(alpha), int(n_history), bw_method
+        self.target_stat, self.ema, self.eps = target_stat, ema, float(eps)
+        dtype = targets.dtype if targets.is_floating_point() else torch.float32
+        m, k = targets.shape
+        dev = targets.device
+        self.register_buffer("targets", targets.detach().to(dtype).clone())
+        self.register_buffer("gen_buffer", torch.zeros(self.n_history, 0, k, dtype=dtype, device=dev))
+        self.register_buffer("gen_fill", torch.zeros((), dtype=torch.long, device=dev))
+        self.register_buffer("gen_pos", torch.zeros((), dtype=torch.long, device=dev))
+        self.register_buffer("dist_ring", torch.zeros(m, self.n_history, dtype=dtype, device=dev))
+        self.register_buffer("dist_ema", torch.zeros(m, dtype=dtype, device=dev))
+        self.register_buffer("dist_count", torch.zeros(m, dtype=torch.long, device=dev))
+        self.register_buffer("steps", torch.zeros((), dtype=torch.long, device=dev))
+
+    @property
+    def encoder(self) -> nn.Module:
+        return self.__dict__["_encoder"]
+
+    def _apply(self, fn, recurse=True):
+        super()._apply(fn, recurse)
+        self.encoder._apply(fn, recurse)
+        return self
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        incoming = state_dict.get(prefix + "gen_buffer")
+        mine = self.gen_buffer
+        if isinstance(incoming, Tensor) and incoming.dim() == 3 and incoming.shape != mine.shape:
+            if incoming.shape[0] == mine.shape[0] and incoming.shape[2] == mine.shape[2]:
+                self.gen_buffer = torch.zeros(incoming.shape, dtype=mine.dtype, device=mine.device)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def extra_repr(self) -> str:
+        m, k = self.targets.shape
+        return (
+            f"targets={m}x{k}, alpha={self.alpha}, n_history={self.n_history}, bw_method={self.bw_method!r}, "
+            f"target_stat={self.target_stat!r}, ema={self.ema}"
+        )
+
+    # --- the two weight vectors -------------------------------------------------------------------
+
+    @torch.no_grad()
+    def generator_weights(self, codes: Tensor) -> Tensor:
+        """w_g (B,), mean 1: the generated codes' density under a KDE of the previous N batches (A3, A4, A5).
+
+        1 until the buffer holds N batches (§3.2 5c), and also when those N·B codes lie on a
+        lower-dimensional set (a collapsed generator): the KDE is then undefined, and uniform weights
+        keep the run going rather than stopping it.
+        """
+        b = codes.shape[0]
+        ones = torch.ones(b, dtype=codes.dtype, device=codes.device)
+        if int(self.gen_fill) < self.n_history or self.gen_buffer.shape[1] == 0:
+            return ones
+        try:
+            kde = GaussianKDE(self.gen_buffer.reshape(-1, self.gen_buffer.shape[2]), self.bw_method,
+                              dtype=torch.float32)
+        except SingularCovarianceError:
+            return ones
+        return normalise(kde.log_pdf(codes)).to(codes.dtype)
+
+    @torch.no_grad()
+    def target_weights(self) -> Tensor:
+        """w_r (M,), mean 1, from the targets' distance history of past steps (A5, A6).
+
+        d̄_k is the mean of target k's last N recorded distances (or the bias-corrected EMA with decay
+        1 − 1/N). The history is read as a window of N slots whose unfilled part holds the neutral
+        weight 1: w = (1 − λ_k)·1 + λ_k·d̄_k/mean(d̄), λ_k = filled fraction (1 − decayᶜ for the EMA),
+        renormalised to mean 1. So w_r = 1 before any history and moves to the full-window value as the
+        window fills, rather than jumping there on a single step's distances.
+        """
+        n = self.n_history
+        count = self.dist_count
+        has = count > 0
+        if self.ema:
+            lam = 1.0 - (1.0 - 1.0 / n) ** count.to(self.dist_ema.dtype)
+            dbar = torch.where(has, self.dist_ema / lam.clamp_min(1e-30), torch.zeros_like(lam))
+        else:
+            filled = count.clamp(max=n).to(self.dist_ring.dtype)
+            lam = filled / n
+            dbar = self.dist_ring.sum(1) / filled.clamp_min(1)
+        mean_d = (dbar * has).sum() / has.sum().clamp_min(1)
+        rel = torch.where(has & (mean_d > 0), dbar / mean_d.clamp_min(1e-30), torch.ones_like(dbar))
+        w = (1 - lam) + lam * rel
+        return w / w.mean()
+
+    # --- one step ---------------------------------------------------------------------------------
+
+    def _ensure_gen_buffer(self, b: int) -> None:
+        n, have, k = self.gen_buffer.shape
+        if have == 0:
+            self.gen_buffer = torch.zeros(n, b, k, dtype=self.gen_buffer.dtype, device=self.gen_buffer.device)
+        elif have != b:
+            raise ModeganError(f"DIWGAN batch size changed from {have} to {b}; its history needs a fixed batch size")
+
+    @torch.no_grad()
+    def _record(self, codes: Tensor, rows: Tensor, dist: Tensor) -> None:
+        """§3.2 5e/5h: append this step's target distances and push the codes into the generator ring."""
+        if self.ema:
+            decay = 1.0 - 1.0 / self.n_history
+            self.dist_ema[rows] = decay * self.dist_ema[rows] + (1 - decay) * dist
+        else:
+            self.dist_ring[rows, self.dist_count[rows] % self.n_history] = dist
+        self.dist_count[rows] += 1
+        self.gen_buffer[self.gen_pos] = codes.to(self.gen_buffer.dtype)
+        self.gen_pos.copy_((self.gen_pos + 1) % self.n_history)
+        self.gen_fill.clamp_(max=self.n_history - 1).add_(1)
+        self.steps.add_(1)
+
+    def forward(self, x_fake: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        """α·D_a, differentiable w.r.t. `x_fake` through the frozen encoder, and detached diagnostics."""
+        s_g = self.encoder(x_fake)
+        m, k = self.targets.shape
+        if s_g.dim() != 2 or s_g.shape[1] != k or s_g.shape[0] < 1:
+            raise ModeganError(f"DIWGAN codes must have shape (B, {k}) to match the targets, got {tuple(s_g.shape)}")
+        b = s_g.shape[0]
+        self._ensure_gen_buffer(b)
+        codes = s_g.detach()
+        targets = self.targets.to(s_g.dtype)
+
+        # 5d: pairing on detached codes, unweighted Euclidean costs (A8, A14), assignment in float64 on the host.
+        cost = torch.cdist(
+            self.targets.detach().to("cpu", torch.float64), codes.to("cpu", torch.float64),
+            compute_mode="donot_use_mm_for_euclid_dist",
+        ).numpy()
+        rows_np, cols_np = pair(cost)
+        rows = torch.from_numpy(rows_np).to(s_g.device)
+        cols = torch.from_numpy(cols_np).to(s_g.device)
+
+        w_g = self.generator_weights(codes)  # 5c: previous N batches only
+        w_r = self.target_weights().to(s_g.dtype)  # 5e: past steps only; updated below
+
+        # 5f: D_a = mean over pairs of w_r·w_g·sqrt(‖s_r − s_g‖² + ε) (A7); only s_g carries gradient.
+        diff = targets[rows] - s_g[cols]
+        dist = torch.sqrt((diff * diff).sum(1) + self.eps)
+        d_a = (w_r[rows] * w_g[cols] * dist).mean()
+
+        if self.target_stat == "paired":
+            hist_rows, hist_d = rows, torch.from_numpy(cost[rows_np, cols_np])
+        else:  # "nearest": every target's distance to its nearest generated sample (A6 alternative)
+            hist_rows, hist_d = torch.arange(m, device=s_g.device), torch.from_numpy(cost.min(axis=1))
+        self._record(codes, hist_rows, hist_d.to(device=s_g.device, dtype=self.dist_ring.dtype))
+
+        diagnostics = {
+            "d_a": d_a.detach(),
+            "mean_paired_distance": dist.detach().mean(),
+            "ess_gen": ess(w_g),
+            "ess_target": ess(w_r),
+            "targets_above_mean": (w_r > w_r.mean()).sum(),
+        }
+        return self.alpha * d_a, diagnostics
+
+
+# --- phase 0: targets and the auto-encoder ------------------------------------------------------------
+
+
+def _kmeans(x: Tensor, k: int, generator: torch.Generator, iters: int = KMEANS_ITERS) -> Tensor:
+    """Lloyd's algorithm from a k-means++ start (Arthur & Vassilvitskii 2007), all draws from `generator`.
+    An empty cluster keeps its previous centre."""
+    n = x.shape[0]
+    first = int(torch.randint(n, (1,), generator=generator))
+    centres = [x[first]]
+    d2 = ((x - x[first]) ** 2).sum(1)
+    for _ in range(1, k):
+        total = d2.sum()
+        if not total > 0:
+            raise ModeganError(f"k-means needs at least {k} distinct codes to choose {k} targets")
+        nxt = int(torch.multinomial(d2 / total, 1, generator=generator))
+        centres.append(x[nxt])
+        d2 = torch.minimum(d2, ((x - x[nxt]) ** 2).sum(1))
+    c = torch.stack(centres)
+    for _ in range(iters):
+        assign = torch.cdist(x, c).argmin(1)
+        counts = torch.bincount(assign, minlength=k).unsqueeze(1)
+        sums = torch.zeros_like(c).index_add_(0, assign, x)
+        new = torch.where(counts > 0, sums / counts.clamp_min(1), c)
+        if torch.equal(new, c):
+            break
+        c = new
+    return c
+
+
+@torch.no_grad()
+def select_targets(
+    codes: Tensor, m: int, method: str = "kde_resample", *, bw_method: str | float = "scott",
+    generator: torch.Generator,
+) -> Tensor:
+    """The fixed target set S_r (M, k), chosen once from the encoded training set (§3.2 step 3, A1).
+
+    kde_resample: M draws from the KDE of the codes (the paper's reading, i.i.d., can miss a mode:
+    A1). kmeans: k-means centres with k = M on at most 20,000 codes, a stratified set. subsample: M
+    distinct code rows.
+    """
+    m = _check_count(m, "number of DIWGAN targets")
+    if method not in TARGET_METHODS:
+        raise choice_error("DIWGAN target selection", method, TARGET_METHODS)
+    generator = _check_generator(generator)
+    if not isinstance(codes, Tensor) or codes.dim() != 2 or codes.shape[0] < 1:
+        shape = tuple(codes.shape) if isinstance(codes, Tensor) else type(codes).__name__
+        raise ModeganError(f"codes must be a 2-D tensor (n, k), got {shape}")
+    if method == "kde_resample":
+        return GaussianKDE(codes, bw_method).resample(m, generator)
+    n = codes.shape[0]
+    if m > n:
+        raise ModeganError(f"cannot choose {m} targets by {method} from {n} codes")
+    gdev = generator.device
+    if method == "subsample":
+        return codes[torch.randperm(n, generator=generator, device=gdev).to(codes.device)[:m]].clone()
+    x = codes.detach().to(gdev)
+    if n > KMEANS_MAX_POINTS:
+        x = x[torch.randperm(n, generator=generator, device=gdev)[:KMEANS_MAX_POINTS]]
+    return _kmeans(x, m, generator).to(device=codes.device, dtype=codes.dtype)
+
+
+def _fingerprint(data: Tensor) -> str:
+    return hashlib.sha256(data.detach().to("cpu", torch.float32).contiguous().numpy().tobytes()).hexdigest()
+
+
+def _atomic_write(payload: bytes, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(payload)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _pretrained_autoencoder(
+    data: Tensor, latent_dim: int, steps: int, lr: float, batch_size: int, seed: int, cache_dir: Path | None
+) -> tuple[MLPAutoencoder, float]:
+    """Train the AE from `seed`, or load it from `cache_dir` when it was trained there with the same settings."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        ae = MLPAutoencoder(data.shape[1], latent_dim).to(data.device)
+    key = {
+        "in_dim": str(ae.in_dim), "latent_dim": str(ae.latent_dim), "hidden": str(ae.hidden), "steps": str(steps),
+        "lr": repr(float(lr)), "batch_size": str(batch_size), "seed": str(seed), "data_sha256": _fingerprint(data),
+    }
+    path = None if cache_dir is None else Path(cache_dir) / AE_FILE
+    if path is not None and path.is_file():
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                meta = f.metadata() or {}
+                tensors = {name: f.get_tensor(name) for name in f.keys()}  # noqa: SIM118
+        except Exception as e:  # corrupt or foreign file
+            raise ModeganError(f"cannot read cached autoencoder {path}: {type(e).__name__}") from None
+        changed = sorted(name for name, value in key.items() if meta.get(name) != value)
+        if changed or "mse" not in meta:
+            raise ModeganError(
+                f"cached autoencoder {path} was trained with other settings ({', '.join(changed) or 'mse'}); "
+                "delete it or use another cache directory"
+            )
+        ae.load_state_dict({name: t.to(data.device) for name, t in tensors.items()})
+        return ae, float(meta["mse"])
+    mse = pretrain_autoencoder(
+        ae, data, steps=steps, lr=lr, batch_size=batch_size, generator=torch.Generator().manual_seed(seed)
+    )
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        state = {name: t.detach().cpu().contiguous() for name, t in ae.state_dict().items()}
+        _atomic_write(safetensors_bytes(state, metadata={**key, "mse": repr(mse)}), path)
+    return ae, mse
+
+
+def build_diwgan(
+    data: Tensor,
+    *,
+    latent: str = "mlp",
+    latent_dim: int = 2,
+    ae_steps: int = 2000,
+    ae_lr: float = 1e-3,
+    batch_size: int = 256,
+    n_targets: int,
+    targets: str = "kde_resample",
+    cache_dir: Path | None = None,
+    generator: torch.Generator,
+    **loss_kwargs,
+) -> DualImportanceLoss:
+    """Phase 0 (§3.2 steps 1–3), then the loss: pretrain (or load) and freeze the AE, encode the training set,
+    choose the targets once. `generator` is advanced by the same amount whether or not the AE comes from
+    the cache, so a resumed build draws the same targets. The returned module carries `ae_mse` (the AE's
+    final reconstruction MSE, 0 for the identity encoder) and `autoencoder` (plain attributes)."""
+    unknown = sorted(set(loss_kwargs) - set(LOSS_OPTIONS))
+    if unknown:
+        raise choice_error("DIWGAN option", unknown[0], (*LOSS_OPTIONS, "latent", "latent_dim", "ae_steps", "..."))
+    options = {**LOSS_OPTIONS, **loss_kwargs}
+    _check_loss_options(**options)
+    if latent not in LATENTS:
+        raise choice_error("DIWGAN latent", latent, LATENTS)
+    if targets not in TARGET_METHODS:
+        raise choice_error("DIWGAN target selection", targets, TARGET_METHODS)
+    n_targets = _check_count(n_targets, "number of DIWGAN targets")
+    generator = _check_generator(generator)
+    if not isinstance(data, Tensor) or data.dim() != 2 or data.shape[0] < 2 or not data.is_floating_point():
+        shape = tuple(data.shape) if isinstance(data, Tensor) else type(data).__name__
+        raise ModeganError(f"DIWGAN training data must be a float tensor (n, d) with n >= 2, got {shape}")
+    ae_seed, target_seed = (int(s) for s in torch.randint(2**62, (2,), generator=generator, device=generator.device))
+
+    if latent == "identity":
+        ae, mse = IdentityEncoder(data.shape[1]), 0.0
+        encoder: nn.Module = ae
+    else:
+        ae, mse = _pretrained_autoencoder(
+            data, _check_count(latent_dim, "latent_dim"), _check_count(ae_steps, "ae_steps"), ae_lr,
+            _check_count(batch_size, "batch_size"), ae_seed, cache_dir,
+        )
+        encoder = ae.encoder
+    freeze(ae)
+    with torch.no_grad():
+        codes = torch.cat([encoder(chunk) for chunk in data.detach().split(65536)])
+    chosen = select_targets(
+        codes, n_targets, targets, bw_method=options["bw_method"], generator=torch.Generator().manual_seed(target_seed)
+    )
+    loss = DualImportanceLoss(encoder, chosen, **options)
+    loss.__dict__["autoencoder"] = ae  # kept out of the module tree and the state_dict, like the encoder
+    loss.ae_mse = mse
+    return loss

@@ -1,0 +1,250 @@
+"""Unrolled GAN: the functional optimiser step against torch's, and the unrolled gradient against a
+hand-written unroll (SGD) and central finite differences (Adam)."""
+
+import copy
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from modegan.errors import ModeganError
+from modegan.losses import get_loss
+from modegan.losses.adversarial import reduce
+from modegan.losses.unrolled import functional_optimizer_step, optimizer_state, unrolled_generator_loss
+from modegan.nets.mlp import MLPDiscriminator, MLPGenerator
+
+NS = get_loss("nonsaturating")
+
+
+def tiny(seed=0):
+    """D: 2 -> 4 -> 1 and G: 1 -> 3 -> 2, tanh (smooth, for finite differences), float64."""
+    torch.manual_seed(seed)
+    D = MLPDiscriminator(2, width=4, depth=1, activation="tanh").double()
+    G = MLPGenerator(1, 2, width=3, depth=1, activation="tanh").double()
+    return D, G
+
+
+def batches(k, n=8, seed=1):
+    rng = torch.Generator().manual_seed(seed)
+    reals = [torch.randn(n, 2, generator=rng, dtype=torch.float64) for _ in range(k)]
+    zs = [torch.randn(n, 1, generator=rng, dtype=torch.float64) for _ in range(k + 1)]
+    return reals, zs
+
+
+def d_loss(D, real, fake):
+    return reduce(NS.d_real(D(real))) + reduce(NS.d_fake(D(fake)))
+
+
+def warm_up(D, opt, steps, seed=2):
+    """A few real optimiser steps so the state is not fresh."""
+    rng = torch.Generator().manual_seed(seed)
+    p = next(D.parameters())
+    for _ in range(steps):
+        real = torch.randn(16, D.in_dim, generator=rng, dtype=p.dtype)
+        fake = torch.randn(16, D.in_dim, generator=rng, dtype=p.dtype) + 1
+        opt.zero_grad(set_to_none=True)
+        d_loss(D, real, fake).backward()
+        opt.step()
+
+
+def unrolled(D, G, opt, k, reals, zs):
+    return unrolled_generator_loss(D, opt, NS, G(zs[-1]), reals, [G(z) for z in zs[:k]], k)
+
+
+def g_grad(loss, G):
+    return torch.autograd.grad(loss, list(G.parameters()))
+
+
+# ---------------------------------------------------------------- functional optimiser step
+
+
+OPTIMISERS = {
+    "adam_fresh": (lambda ps: torch.optim.Adam(ps, lr=1e-2, betas=(0.5, 0.9)), 0),
+    "adam_warm_wd": (lambda ps: torch.optim.Adam(ps, lr=1e-2, betas=(0.5, 0.999), weight_decay=1e-2), 3),
+    "adamw_warm": (lambda ps: torch.optim.AdamW(ps, lr=1e-2, weight_decay=0.1), 2),
+    "rmsprop": (lambda ps: torch.optim.RMSprop(ps, lr=1e-2, alpha=0.9), 2),
+    "rmsprop_momentum_wd": (lambda ps: torch.optim.RMSprop(ps, lr=1e-2, momentum=0.9, weight_decay=1e-3), 3),
+    "rmsprop_centered_fresh": (lambda ps: torch.optim.RMSprop(ps, lr=1e-2, momentum=0.5, centered=True), 0),
+    "sgd": (lambda ps: torch.optim.SGD(ps, lr=0.1), 1),
+    "sgd_momentum_fresh": (lambda ps: torch.optim.SGD(ps, lr=0.1, momentum=0.9), 0),
+    "sgd_momentum_warm": (lambda ps: torch.optim.SGD(ps, lr=0.1, momentum=0.9, dampening=0.1, weight_decay=1e-2), 3),
+    "sgd_nesterov": (lambda ps: torch.optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True), 2),
+}
+
+
+@pytest.mark.parametrize("name", OPTIMISERS)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_functional_step_reproduces_torch_exactly(name, dtype):
+    make, warm = OPTIMISERS[name]
+    torch.manual_seed(0)
+    D = MLPDiscriminator(2, width=8, depth=2).to(dtype)
+    opt = make(D.parameters())
+    warm_up(D, opt, warm)
+    names = [n for n, _ in D.named_parameters()]
+    real, fake = torch.randn(16, 2, dtype=dtype), torch.randn(16, 2, dtype=dtype)
+    grads = torch.autograd.grad(d_loss(D, real, fake), list(D.parameters()))
+
+    params = {n: p.detach().clone() for n, p in D.named_parameters()}
+    state = optimizer_state(opt, D)
+    new_params, new_state = functional_optimizer_step(opt, params, dict(zip(names, grads, strict=True)), state)
+
+    for p, g in zip(D.parameters(), grads, strict=True):
+        p.grad = g
+    opt.step()
+    for n, p in D.named_parameters():
+        assert torch.equal(new_params[n], p.detach()), n
+        real_state = {k: v for k, v in opt.state[p].items() if v is not None}
+        assert set(new_state[n]) == set(real_state), n
+        for key, v in real_state.items():
+            assert torch.equal(new_state[n][key], v), (n, key)
+
+
+def test_functional_step_skips_missing_gradients_like_torch():
+    D, _ = tiny()
+    opt = torch.optim.SGD(D.parameters(), lr=0.1, momentum=0.9)
+    params = {n: p.detach().clone() for n, p in D.named_parameters()}
+    new_params, _ = functional_optimizer_step(opt, params, {}, {})
+    assert all(new_params[n] is params[n] for n in params)
+
+
+def test_unsupported_optimisers_are_user_errors():
+    D, _ = tiny()
+    params = {n: p.detach() for n, p in D.named_parameters()}
+    grads = {n: torch.ones_like(p) for n, p in params.items()}
+    with pytest.raises(ModeganError, match="amsgrad"):
+        functional_optimizer_step(torch.optim.Adam(D.parameters(), amsgrad=True), params, grads, {})
+    with pytest.raises(ModeganError, match="got Adagrad"):
+        functional_optimizer_step(torch.optim.Adagrad(D.parameters()), params, grads, {})
+    two_groups = torch.optim.SGD([{"params": [D.net[0].weight]}, {"params": [D.net[0].bias]}], lr=0.1)
+    with pytest.raises(ModeganError, match="one parameter group"):
+        functional_optimizer_step(two_groups, params, grads, {})
+
+
+# ---------------------------------------------------------------- the unrolled loss
+
+
+def test_k0_is_exactly_the_plain_generator_loss():
+    D, G = tiny()
+    opt = torch.optim.Adam(D.parameters(), lr=1e-2)
+    z = torch.randn(8, 1, dtype=torch.float64)
+    plain = reduce(NS.g(D(G(z))))
+    ours = unrolled_generator_loss(D, opt, NS, G(z), [], [], 0)
+    assert torch.equal(ours, plain)
+    for a, b in zip(g_grad(ours, G), g_grad(plain, G), strict=True):
+        assert torch.equal(a, b)
+
+
+def manual_sgd_unroll(D, G, lr, k, reals, zs):
+    """θ_{i+1} = θ_i − lr·∇θ D-loss(θ_i), written out for D = W2·tanh(W1 x + b1) + b2."""
+    theta = [p.detach().clone().requires_grad_(True) for p in D.parameters()]
+
+    def d(th, x):
+        w1, b1, w2, b2 = th
+        return (torch.tanh(x @ w1.T + b1) @ w2.T + b2).squeeze(-1)
+
+    for i in range(k):
+        loss = F.softplus(-d(theta, reals[i])).mean() + F.softplus(d(theta, G(zs[i]))).mean()
+        grads = torch.autograd.grad(loss, theta, create_graph=True)
+        theta = [t - lr * g for t, g in zip(theta, grads, strict=True)]
+    return F.softplus(-d(theta, G(zs[-1]))).mean()
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_sgd_unroll_matches_manual_unroll(k):
+    D, G = tiny()
+    lr = 0.5
+    opt = torch.optim.SGD(D.parameters(), lr=lr)
+    reals, zs = batches(k)
+    ours = unrolled(D, G, opt, k, reals, zs)
+    manual = manual_sgd_unroll(D, G, lr, k, reals, zs)
+    assert torch.allclose(ours, manual, rtol=1e-12, atol=0)
+    ga, gb = g_grad(ours, G), g_grad(manual, G)
+    for a, b in zip(ga, gb, strict=True):
+        assert torch.allclose(a, b, rtol=1e-10, atol=1e-14)
+    # The unrolled gradient really differs from the plain one (the test is not vacuous).
+    plain = g_grad(reduce(NS.g(D(G(zs[-1])))), G)
+    assert max((a - p).abs().max() for a, p in zip(ga, plain, strict=True)) > 1e-3
+
+
+@pytest.mark.parametrize("k", [1, 3])
+@pytest.mark.parametrize("warm", [0, 3])
+def test_adam_unroll_matches_finite_differences(k, warm):
+    D, G = tiny()
+    opt = torch.optim.Adam(D.parameters(), lr=0.05, betas=(0.5, 0.999))
+    warm_up(D, opt, warm)
+    reals, zs = batches(k)
+    grads = g_grad(unrolled(D, G, opt, k, reals, zs), G)
+    eps = 1e-6
+    for p, g in zip(G.parameters(), grads, strict=True):
+        flat = p.data.view(-1)
+        for j in range(flat.numel()):
+            old = flat[j].item()
+            flat[j] = old + eps
+            up = unrolled(D, G, opt, k, reals, zs).item()
+            flat[j] = old - eps
+            down = unrolled(D, G, opt, k, reals, zs).item()
+            flat[j] = old
+            fd = (up - down) / (2 * eps)
+            assert fd == pytest.approx(g.view(-1)[j].item(), rel=1e-4, abs=1e-8)
+
+
+def test_unroll_leaves_d_its_buffers_and_optimiser_untouched():
+    torch.manual_seed(0)
+    D = MLPDiscriminator(2, width=8, depth=2, spectral_norm=True)
+    G = MLPGenerator(2, 2, width=8, depth=2)
+    opt = torch.optim.Adam(D.parameters(), lr=1e-2)
+    warm_up(D, opt, 2)
+    opt.zero_grad(set_to_none=True)
+    params = copy.deepcopy(dict(D.named_parameters()))
+    buffers = copy.deepcopy(dict(D.named_buffers()))
+    state = copy.deepcopy(opt.state_dict())
+    z = torch.randn(5, 16, 2)
+    loss = unrolled_generator_loss(D, opt, NS, G(z[4]), list(z[:2] + 3), [G(zi) for zi in z[2:4]], 2)
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in G.parameters())
+    for n, p in D.named_parameters():
+        assert torch.equal(p, params[n]) and p.grad is None, n
+    for n, b in D.named_buffers():
+        assert torch.equal(b, buffers[n]), n
+    after = opt.state_dict()
+    for i, s in state["state"].items():
+        for key, v in s.items():
+            assert torch.equal(after["state"][i][key], v)
+
+
+def test_batch_norm_statistics_are_not_updated_by_the_unroll():
+    torch.manual_seed(0)
+    D = MLPDiscriminator(2, width=8, depth=1, norm="batch")
+    G = MLPGenerator(2, 2, width=8, depth=1)
+    opt = torch.optim.SGD(D.parameters(), lr=0.1)
+    buffers = copy.deepcopy(dict(D.named_buffers()))
+    z = torch.randn(2, 16, 2)
+    unrolled_generator_loss(D, opt, NS, G(z[1]), [z[0]], [G(z[0])], 1).backward()
+    for n, b in D.named_buffers():
+        assert torch.equal(b, buffers[n]), n
+
+
+def test_dead_relu_units_do_not_give_nan_through_fresh_adam():
+    """A unit dead on every input has exactly zero gradients, so Adam's second moment is 0; sqrt'(0) = inf."""
+    torch.manual_seed(0)
+    D = MLPDiscriminator(2, width=8, depth=1)
+    with torch.no_grad():
+        D.net[0].bias[:3] = -100.0
+    G = MLPGenerator(2, 2, width=8, depth=1)
+    opt = torch.optim.Adam(D.parameters(), lr=1e-3)
+    z = torch.randn(3, 16, 2)
+    loss = unrolled_generator_loss(D, opt, NS, G(z[2]), [z[0], z[1]], [G(z[0]), G(z[1])], 2)
+    assert all(torch.isfinite(g).all() for g in g_grad(loss, G))
+
+
+def test_bad_arguments_are_user_errors():
+    D, G = tiny()
+    opt = torch.optim.SGD(D.parameters(), lr=0.1)
+    fake = G(torch.randn(4, 1, dtype=torch.float64))
+    with pytest.raises(ModeganError, match="gradient penalty is not supported"):
+        unrolled_generator_loss(D, opt, NS, fake, [fake], [fake], 1, gp=lambda *a: 0)
+    with pytest.raises(ModeganError, match="needs 2 real and 2 fake batches; got 1 and 2"):
+        unrolled_generator_loss(D, opt, NS, fake, [fake], [fake, fake], 2)
+    with pytest.raises(ModeganError, match=">= 0"):
+        unrolled_generator_loss(D, opt, NS, fake, [], [], -1)
