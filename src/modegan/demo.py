@@ -13,7 +13,7 @@ from modegan.train import load, train
 from modegan.train.run import config_hash
 from modegan.train.rundir import RunDir
 
-DEMO_PRESETS = ("gan", "wgan", "wgan-gp")
+DEMO_PRESETS = ("gan", "wgan", "wgan-gp", "wgan-gp-toy")
 
 
 def run_demo(out: str | Path, *, data: str, steps: int, presets: list[str], seed: int = 0,

@@ -416,7 +416,7 @@ def build_diwgan(
     final reconstruction MSE, 0 for the identity encoder) and `autoencoder` (plain attributes)."""
     unknown = sorted(set(loss_kwargs) - set(LOSS_OPTIONS))
     if unknown:
-        raise choice_error("DIWGAN option", unknown[0], (*LOSS_OPTIONS, "latent", "latent_dim", "ae_steps", "..."))
+        raise choice_error("DIWGAN loss option", unknown[0], LOSS_OPTIONS)
     options = {**LOSS_OPTIONS, **loss_kwargs}
     _check_loss_options(**options)
     if latent not in LATENTS:

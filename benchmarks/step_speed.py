@@ -1,0 +1,132 @@
+"""Time one training step of each preset on grid25 at batch 256, beside a plain PyTorch loop.
+
+The plain loop is what a person would write by hand for the same networks, optimisers and loss.
+Both are timed in the same process, interleaved in blocks, and the median per-step time of each is
+reported with their ratio (target: modegan <= 1.1x plain). Two modegan columns:
+  step: `train_step`, the composable update;
+  loop: the whole `modegan.train` loop per step (finite checks, loss accumulation, progress), with
+        its one evaluation and set-up removed by subtracting a 1-step run.
+
+    python benchmarks/step_speed.py [--presets gan,wgan,wgan-gp] [--steps 60] [--repeats 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import statistics
+import tempfile
+import time
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import modegan
+from modegan.config import build_config
+from modegan.data import load_dataset
+from modegan.train.parts import build_parts
+from modegan.train.steps import train_step
+
+
+def plain_mlp(i, o, width, depth):
+    layers, d = [], i
+    for _ in range(depth):
+        layers += [nn.Linear(d, width), nn.ReLU()]
+        d = width
+    return nn.Sequential(*layers, nn.Linear(d, o))
+
+
+def plain_optim(params, oc):
+    if oc.name == "adam":
+        return torch.optim.Adam(params, lr=oc.lr, betas=oc.betas)
+    return torch.optim.RMSprop(params, lr=oc.lr)
+
+
+def make_plain_step(cfg, data):
+    """A hand-written GAN / WGAN / WGAN-GP step with the same networks and optimisers."""
+    m, lc, bs = cfg.model, cfg.loss, cfg.train.batch_size
+    G = plain_mlp(m.z_dim, data.shape[1], m.g_width, m.g_depth)
+    D = plain_mlp(data.shape[1], 1, m.d_width, m.d_depth)
+    g_opt, d_opt = plain_optim(G.parameters(), cfg.g_optim), plain_optim(D.parameters(), cfg.d_optim)
+    rng = torch.Generator().manual_seed(0)
+    wasserstein = lc.type == "wasserstein"
+
+    def step():
+        for _ in range(lc.n_critic):
+            real = data[torch.randint(len(data), (bs,), generator=rng)]
+            with torch.no_grad():
+                fake = G(torch.randn(bs, m.z_dim, generator=rng))
+            if wasserstein:
+                d_loss = D(fake).mean() - D(real).mean()
+            else:
+                d_loss = F.softplus(-D(real)).mean() + F.softplus(D(fake)).mean()
+            if lc.gp_weight > 0:
+                eps = torch.rand(bs, 1, generator=rng)
+                x_hat = (eps * real + (1 - eps) * fake).requires_grad_(True)
+                (grad,) = torch.autograd.grad(D(x_hat).sum(), x_hat, create_graph=True)
+                d_loss = d_loss + lc.gp_weight * ((grad.norm(dim=1) - 1) ** 2).mean()
+            d_opt.zero_grad()
+            d_loss.backward()
+            d_opt.step()
+            if lc.clip is not None:
+                with torch.no_grad():
+                    for p in D.parameters():
+                        p.clamp_(-lc.clip, lc.clip)
+        out = D(G(torch.randn(bs, m.z_dim, generator=rng)))
+        g_loss = -out.mean() if wasserstein else F.softplus(-out).mean()
+        g_opt.zero_grad()
+        g_loss.backward()
+        g_opt.step()
+
+    return step
+
+
+def per_step(fn, steps):
+    t = time.perf_counter()
+    for _ in range(steps):
+        fn()
+    return (time.perf_counter() - t) / steps
+
+
+def loop_per_step(preset, steps):
+    """modegan.train per step, less a 1-step run (set-up and the single final evaluation, kept small)."""
+    def run(n):
+        with tempfile.TemporaryDirectory() as d:
+            t = time.perf_counter()
+            modegan.train({"preset": preset, "data": {"name": "grid25"},
+                           "train": {"steps": n, "eval_every": n, "eval_samples": 100, "plots": False}}, out=d)
+            return time.perf_counter() - t
+    return (run(steps + 1) - run(1)) / steps
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--presets", default="gan,wgan,wgan-gp")
+    ap.add_argument("--steps", type=int, default=60, help="steps per timed block")
+    ap.add_argument("--repeats", type=int, default=7, help="interleaved blocks per side")
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    data = load_dataset("grid25")
+    print(f"grid25, batch 256, {args.threads} thread(s), median of {args.repeats} interleaved blocks "
+          f"of {args.steps} steps")
+    print(f"{'preset':<10} {'plain ms':>9} {'step ms':>8} {'ratio':>6} {'loop ms':>8} {'ratio':>6}")
+    for name in args.presets.split(","):
+        cfg = build_config(preset=name)
+        parts = build_parts(cfg, data.dim)
+        ours = functools.partial(train_step, parts, data.train, cfg.train.batch_size)
+        plain = make_plain_step(cfg, data.train)
+        per_step(ours, 5), per_step(plain, 5)  # warm-up
+        t_ours, t_plain, t_loop = [], [], []
+        for _ in range(args.repeats):
+            t_plain.append(per_step(plain, args.steps))
+            t_ours.append(per_step(ours, args.steps))
+        for _ in range(max(1, args.repeats // 3)):
+            t_loop.append(loop_per_step(name, args.steps * 5))
+        p, o, lp = (statistics.median(t) * 1e3 for t in (t_plain, t_ours, t_loop))
+        print(f"{name:<10} {p:9.2f} {o:8.2f} {o / p:6.2f} {lp:8.2f} {lp / p:6.2f}")
+
+
+if __name__ == "__main__":
+    main()
