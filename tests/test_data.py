@@ -202,6 +202,7 @@ def test_every_builtin_loads(name):
         "n_train": 300,
         "seed": 2,
         "source": "builtin",
+        "weighted": False,
     }
     assert (ds.mixture is None) == (name == "swissroll")
     assert ds.sample_real(7, gen(0)).shape == (7, ds.dim)
@@ -246,6 +247,7 @@ def test_npy_point_cloud(tmp_path):
         "n_train": 6,
         "seed": None,
         "source": "npy",
+        "weighted": False,
     }
     fresh = ds.sample_real(50, gen(0))
     assert fresh.shape == (50, 2)

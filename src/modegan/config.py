@@ -24,6 +24,9 @@ class DataConfig:
     name: str = "grid25"  # a built-in toy mixture, or a .yaml mixture spec / .npy / .csv point cloud
     seed: int = 0  # draws the fixed training set (benchmarks.md §1)
     n_train: int = 100_000
+    # Draw the training set with these component probabilities instead of the mixture's own; every example
+    # then carries its known importance weight pi_k / q_k, used by weighting.disc_real: [data] (IWGN).
+    mode_probs: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -50,6 +53,53 @@ class LossConfig:
     gp_weight: float = 0.0  # λ of the two-sided gradient penalty at random interpolates
     gp_center: float = 1.0
     n_critic: int = 1  # D steps per G step
+
+
+@dataclass
+class WeightingConfig:
+    """Per-sample importance weights on each loss term (methods.md §1.6); empty lists weight nothing.
+
+    gen: density_ratio (IWGAN), hard, topk; disc_fake: density_ratio, hard, topk;
+    disc_real: hard, data (per-example weights the dataset carries, Diesendruck et al.), data_sn
+    (the same, self-normalised over the batch). Several names on one term multiply.
+    """
+
+    gen: list[str] = field(default_factory=list)
+    disc_fake: list[str] = field(default_factory=list)
+    disc_real: list[str] = field(default_factory=list)
+    temperature: float = 1.0  # density ratio exp(score / T); hard weights exp(loss / T)
+    detach: bool = True  # False keeps density-ratio weights differentiable (KL-WGAN)
+    topk_start: float = 1.0  # top-k kept fraction: max(min, start * decay ** (step // every))
+    topk_decay: float = 0.99
+    topk_min: float = 0.5
+    topk_every: int = 390  # generator steps per decay; 390 x 256 is about one pass over 100,000 points
+
+
+@dataclass
+class DIWGANConfig:
+    """Dual Importance Weight GAN (methods.md §3.2); defaults resolve the ambiguities of §3.3."""
+
+    enabled: bool = False
+    alpha: float = 1.0  # A10
+    n_history: int = 10  # A3: N past generated batches in the generator KDE / distance window
+    bandwidth: str = "scott"  # A2: scott, silverman, or a positive number (scipy's bw_method)
+    targets: Literal["kde_resample", "kmeans", "subsample"] = "kde_resample"  # A1
+    n_targets: int = 0  # A9: M; 0 means the batch size
+    target_stat: Literal["paired", "nearest"] = "paired"  # A6
+    ema: bool = False  # A6: exponential average of distances instead of a window
+    encoder: Literal["mlp", "identity"] = "mlp"  # A11
+    latent_dim: int = 2  # A11
+    ae_steps: int = 2_000
+    ae_lr: float = 1e-3
+
+
+@dataclass
+class SchemeConfig:
+    """How the two networks are updated beyond n_critic: unrolling, packing, VEEGAN (methods.md §4)."""
+
+    unroll: int = 0  # K differentiable discriminator steps in the generator loss (Unrolled GAN)
+    pack: int = 1  # samples per discriminator input (PacGAN): D sees batch_size packs, m x batch_size samples
+    veegan: bool = False  # reconstructor F: x -> z and a joint discriminator D(z, x)
 
 
 @dataclass
@@ -86,6 +136,9 @@ class RunConfig:
     g_optim: OptimConfig = field(default_factory=OptimConfig)
     d_optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    weighting: WeightingConfig = field(default_factory=WeightingConfig)
+    diwgan: DIWGANConfig = field(default_factory=DIWGANConfig)
+    scheme: SchemeConfig = field(default_factory=SchemeConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return _plain(dataclasses.asdict(self))
@@ -93,13 +146,17 @@ class RunConfig:
 
 POSITIVE_INTS = {
     "data.n_train", "model.z_dim", "model.g_width", "model.d_width", "loss.n_critic", "train.steps",
-    "train.batch_size", "train.eval_every", "train.eval_samples", "train.threads",
+    "train.batch_size", "train.eval_every", "train.eval_samples", "train.threads", "weighting.topk_every",
+    "diwgan.n_history", "diwgan.latent_dim", "diwgan.ae_steps", "scheme.pack",
 }
 NON_NEGATIVE = {
     "model.g_depth", "model.d_depth", "loss.gp_weight", "train.ckpt_every", "g_optim.weight_decay",
-    "d_optim.weight_decay", "g_optim.momentum", "d_optim.momentum",
+    "d_optim.weight_decay", "g_optim.momentum", "d_optim.momentum", "diwgan.n_targets", "scheme.unroll",
 }
-POSITIVE_FLOATS = {"loss.clip", "g_optim.lr", "d_optim.lr", "train.hq_threshold"}
+POSITIVE_FLOATS = {
+    "loss.clip", "g_optim.lr", "d_optim.lr", "train.hq_threshold", "weighting.temperature", "weighting.topk_start",
+    "weighting.topk_decay", "weighting.topk_min", "diwgan.alpha", "diwgan.ae_lr",
+}
 
 
 def _plain(x: Any) -> Any:
@@ -139,6 +196,13 @@ def _coerce(value: Any, tp: Any, path: str) -> Any:
         if value not in allowed:
             raise ModeganError(f"{path}: {value!r} is not allowed; allowed: {', '.join(map(str, allowed))}")
         return value
+    if origin is list:
+        (item,) = typing.get_args(tp)
+        if isinstance(value, str):
+            value = [] if not value.strip() else [v.strip() for v in value.split(",")]
+        if not isinstance(value, (list, tuple)):
+            raise ModeganError(f"{path}: expected a list, got {value!r}")
+        return [_coerce(v, item, f"{path}[{i}]") for i, v in enumerate(value)]
     if origin is tuple:
         args = typing.get_args(tp)
         if isinstance(value, str):
@@ -263,7 +327,53 @@ def validate(cfg: RunConfig) -> RunConfig:
             raise ModeganError(f"{opt}.betas: each must be in [0, 1), got {[b1, b2]}")
     if cfg.train.batch_size < 2 and cfg.model.g_norm == "batch":
         raise ModeganError("model.g_norm: batch norm needs train.batch_size >= 2")
+    _validate_weighting(cfg.weighting)
+    _validate_combination(cfg)
     return cfg
+
+
+def _validate_weighting(w: WeightingConfig) -> None:
+    from modegan.weighting import SampleWeighting
+
+    SampleWeighting(w.gen, w.disc_fake, w.disc_real)  # names per role; raises with the allowed list
+    for key in ("topk_start", "topk_decay", "topk_min"):
+        if getattr(w, key) > 1:
+            raise ModeganError(f"weighting.{key}: must be in (0, 1], got {getattr(w, key)}")
+
+
+def _validate_combination(cfg: RunConfig) -> None:
+    """Reject combinations that have no meaning, before anything runs (one line, naming both parts)."""
+    s, lc, w, dw = cfg.scheme, cfg.loss, cfg.weighting, cfg.diwgan
+    bw = dw.bandwidth
+    if bw not in ("scott", "silverman"):
+        try:
+            ok = float(bw) > 0
+        except ValueError:
+            ok = False
+        if not ok:
+            raise ModeganError(f"diwgan.bandwidth: {bw!r} is not allowed; allowed: scott, silverman, a positive number")
+    if s.pack > 1 and any(n.startswith("data") for n in w.disc_real):
+        raise ModeganError("weighting.disc_real data weights are per example; with scheme.pack > 1 the "
+                           "discriminator scores packs, so the two do not combine")
+    if s.unroll and lc.gp_weight > 0:
+        raise ModeganError("scheme.unroll with loss.gp_weight > 0 is not supported (the penalty would need "
+                           "third-order derivatives through the unrolled steps)")
+    if s.unroll and s.veegan:
+        raise ModeganError("scheme.unroll and scheme.veegan do not combine: VEEGAN's joint discriminator "
+                           "has its own generator loss")
+    if s.veegan:
+        if s.pack > 1:
+            raise ModeganError("scheme.veegan and scheme.pack > 1 do not combine: the joint discriminator "
+                               "scores (z, x) pairs")
+        if lc.type == "wasserstein" or lc.gp_weight > 0 or lc.clip is not None:
+            raise ModeganError("scheme.veegan uses its own logistic losses; loss.type=wasserstein, "
+                               "loss.gp_weight and loss.clip do not apply")
+        if w.gen or w.disc_fake or w.disc_real:
+            raise ModeganError("scheme.veegan does not take sample weights (its generator loss is a logit "
+                               "plus a reconstruction, not a per-sample adversarial term)")
+        if dw.enabled:
+            raise ModeganError("scheme.veegan and diwgan.enabled do not combine")
+
 
 
 def _flatten(d: dict, prefix: str = "") -> dict:

@@ -96,3 +96,88 @@ register(Preset(
         "d_optim": {"name": "adam", "lr": 1e-4, "betas": [0.0, 0.9]},
     },
 ))
+
+
+# --- importance weighting (methods.md §1) ---------------------------------------------------------------
+
+_GAN = PRESETS["gan"].settings
+
+register(Preset(
+    name="iwgan",
+    summary="importance-weighted GAN: generator samples weighted by D/(1-D), normalised over the batch",
+    source="Hu, Yang, Salakhutdinov, Xing 2018, 'On Unifying Deep Generative Models', §4.1, Eq. 16 "
+    "(weights detached, D trained as usual); base GAN settings as preset gan",
+    settings={**_GAN, "weighting": {"gen": ["density_ratio"]}},
+))
+
+register(Preset(
+    name="iwgan-gp",
+    summary="WGAN-GP with generator weights exp(f/T) from the unbounded critic",
+    source="the density-ratio weights of Hu et al. 2018 carried to a critic as in KL-WGAN (Song & Ermon 2020, "
+    "detached here); base settings as preset wgan-gp",
+    settings={**_WGAN_GP, "weighting": {"gen": ["density_ratio"]}},
+))
+
+register(Preset(
+    name="gan-hard",
+    summary="GAN whose discriminator focuses on hard samples: weights 1/D(x) (real), 1/(1-D(G(z))) (fake)",
+    source="the project's IWGAN description (seed 000; methods.md §7): weights from the inverse of the "
+    "discriminator's output; exp(per-sample loss) with temperature 1",
+    settings={**_GAN, "weighting": {"disc_real": ["hard"], "disc_fake": ["hard"]}},
+    notes="Not Hu et al.'s IWGAN: Hu et al. weight the generator update by D/(1-D) and train D normally.",
+))
+
+register(Preset(
+    name="topk",
+    summary="top-k GAN: the generator learns only from the samples the discriminator scores highest",
+    source="Sinha, Zhao, Goyal, Raffel, Odena 2020, 'Top-k Training of GANs': k = max(0.5, 0.99^epoch) x batch",
+    settings={**_GAN, "weighting": {"gen": ["topk"]}},
+))
+
+register(Preset(
+    name="diwgan",
+    summary="Dual Importance Weight GAN: NS-GAN plus alpha x the dual-weighted paired latent distance",
+    source="'Dual Importance Weight GAN', anonymous ICLR 2019 submission (seed 002); the defaults resolve its "
+    "ambiguities as in methods.md §3.3 (alpha 1, N 10, Scott KDE, M = batch, MLP autoencoder, latent 2)",
+    settings={**_GAN, "diwgan": {"enabled": True}},
+))
+
+# --- mode-coverage baselines (methods.md §4) ------------------------------------------------------------
+
+register(Preset(
+    name="unrolled",
+    summary="Unrolled GAN: the generator loss through K = 5 differentiable discriminator updates",
+    source="Metz, Poole, Pfau, Sohl-Dickstein 2017; settings of the authors' notebook poolio/unrolled_gan: "
+    "5 unrolling steps, D Adam 1e-4, G Adam 1e-3, beta1 0.5, saddle (minimax) objective",
+    settings={
+        "loss": {"type": "minimax", "n_critic": 1},
+        "scheme": {"unroll": 5},
+        "g_optim": {"name": "adam", "lr": 1e-3, "betas": [0.5, 0.999]},
+        "d_optim": {"name": "adam", "lr": 1e-4, "betas": [0.5, 0.999]},
+    },
+    notes="The notebook's tanh networks, z-dim 256 and batch 512 are not used: every method shares the "
+    "benchmark networks (benchmarks.md §3).",
+))
+
+register(Preset(
+    name="veegan",
+    summary="VEEGAN: reconstructor F: x -> z and a joint discriminator D(z, x)",
+    source="Srivastava, Valkov, Russell, Gutmann, Sutton 2017, Algorithm 1 (generator loss: D logit + "
+    "||z - F(G(z))||^2); optimiser as preset gan, which the paper does not fix for the toys",
+    settings={**_GAN, "scheme": {"veegan": True}},
+    notes="F has the discriminator's width and depth and uses the generator's optimiser settings.",
+))
+
+for _m in (2, 3, 4):
+    register(Preset(
+        name=f"pacgan{_m}",
+        summary=f"PacGAN: the discriminator sees packs of {_m} samples",
+        source=f"Lin, Khetan, Fanti, Oh 2018, packing m = {_m}; 2-D experiments: Adam 1e-4, beta1 0.8",
+        settings={
+            "loss": {"type": "nonsaturating", "n_critic": 1},
+            "scheme": {"pack": _m},
+            "g_optim": {"name": "adam", "lr": 1e-4, "betas": [0.8, 0.999]},
+            "d_optim": {"name": "adam", "lr": 1e-4, "betas": [0.8, 0.999]},
+        },
+        notes=f"As in PacGAN's code the discriminator gets batch_size packs, so {_m} x batch_size samples a step.",
+    ))

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from modegan.data.mixtures import (
@@ -40,6 +41,8 @@ class ToyDataset:
     seed: int | None  # None for user point clouds: their training set is the file, nothing is drawn
     source: str  # "builtin", "yaml", "npy" or "csv"
     _sampler: Callable[[int, torch.Generator], torch.Tensor] = field(repr=False)
+    # Known per-example importance weights dP/dQ when the training set was drawn with a bias (IWGN).
+    weights: torch.Tensor | None = None
 
     @property
     def dim(self) -> int:
@@ -58,7 +61,23 @@ class ToyDataset:
             "n_train": int(self.train.shape[0]),
             "seed": self.seed,
             "source": self.source,
+            "weighted": self.weights is not None,
         }
+
+
+def _biased(base: ToyDataset, seed: int, n_train: int, mode_probs: list[float]) -> ToyDataset:
+    mix = base.mixture
+    q = np.asarray(mode_probs, dtype=np.float64)
+    if q.shape != (mix.n_modes,) or not np.all(np.isfinite(q)) or np.any(q <= 0):
+        raise ModeganError(
+            f"data.mode_probs must be {mix.n_modes} positive numbers (one per component of {mix.name}), "
+            f"got {mode_probs}"
+        )
+    q = q / q.sum()
+    skewed = GaussianMixture(f"{mix.name}-biased", mix.means, mix.covs, q)
+    train, labels = skewed.sample_with_labels(n_train, torch.Generator().manual_seed(seed))
+    weights = torch.from_numpy(mix.weights / q).to(torch.float32)[labels]
+    return ToyDataset(base.name, train, mix, seed, base.source, base._sampler, weights)
 
 
 def _resample_rows(points: torch.Tensor) -> Callable[[int, torch.Generator], torch.Tensor]:
@@ -72,10 +91,21 @@ def _resample_rows(points: torch.Tensor) -> Callable[[int, torch.Generator], tor
     return sample
 
 
-def load_dataset(name: str | os.PathLike, *, seed: int = 0, n_train: int = 100_000) -> ToyDataset:
+def load_dataset(
+    name: str | os.PathLike, *, seed: int = 0, n_train: int = 100_000, mode_probs: list[float] | None = None
+) -> ToyDataset:
     """A built-in dataset by name, or a user file: `.yaml`/`.yml` (mixture spec), `.npy` or `.csv`
     (point cloud). Mixture training sets draw components by the mixture's weights (uniform for the
-    built-ins); a point cloud's training set is the whole file, and seed and n_train do not apply."""
+    built-ins); a point cloud's training set is the whole file, and seed and n_train do not apply.
+
+    `mode_probs` draws a mixture's training set with other component probabilities q (a known bias);
+    each example then carries the importance weight pi_k / q_k of its component, so that weighting the
+    real term recovers the target mixture (Diesendruck et al. 2018). Evaluation still uses the target."""
+    if mode_probs:
+        base = load_dataset(name, seed=seed, n_train=2)
+        if base.mixture is None:
+            raise ModeganError(f"data.mode_probs needs a Gaussian mixture; {name!r} has no modes")
+        return _biased(base, seed, n_train, mode_probs)
     if not isinstance(name, (str, os.PathLike)):
         raise ModeganError(f"dataset name must be a string or path, got {type(name).__name__}")
     name = os.fspath(name)

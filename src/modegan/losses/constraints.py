@@ -22,17 +22,22 @@ def gradient_penalty(
     fake: Tensor,
     generator: torch.Generator,
     center: float = 1.0,
+    group: int = 1,
 ) -> Tensor:
-    """Per-sample (‖∇_x̂ D(x̂)‖₂ − center)² at random interpolates x̂ = εx + (1−ε)x̃.
+    """Per-input (‖∇_x̂ D(x̂)‖₂ − center)² at random interpolates x̂ = εx + (1−ε)x̃.
 
-    Gulrajani et al. 2017, Algorithm 1: one ε ~ U[0, 1] per example, shared by all its coordinates;
-    the norm runs over all input dimensions of that example; two-sided. `create_graph=True` so the
+    Gulrajani et al. 2017, Algorithm 1: one ε ~ U[0, 1] per critic input, shared by all its coordinates;
+    the norm runs over all input dimensions of that input; two-sided. `create_graph=True` so the
     penalty's own gradient reaches the critic's parameters. Multiply by λ and reduce outside.
+    With a packed critic (PacGAN) one input is `group` consecutive samples: they share ε and one norm.
     """
-    eps_shape = (real.shape[0],) + (1,) * (real.dim() - 1)
+    n = real.shape[0] // group
+    eps_shape = (n,) + (1,) * (real.dim() - 1)
     eps = torch.rand(eps_shape, generator=generator, device=real.device, dtype=real.dtype)
+    if group > 1:
+        eps = eps.repeat_interleave(group, dim=0)
     x_hat = (eps * real.detach() + (1 - eps) * fake.detach()).requires_grad_(True)
     scores = critic(x_hat)
     (grad,) = torch.autograd.grad(scores.sum(), x_hat, create_graph=True)
-    norms = grad.flatten(1).norm(dim=1)
+    norms = grad.reshape(n, -1).norm(dim=1)
     return (norms - center) ** 2

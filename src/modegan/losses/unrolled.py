@@ -164,6 +164,7 @@ def unrolled_generator_loss(
     k: int,
     *,
     gp: Callable | None = None,
+    g_term: Callable[[Tensor], Tensor] | None = None,
 ) -> Tensor:
     """Generator loss mean(loss.g(D_{θ_K}(fake))) after K differentiable updates of a copy of D.
 
@@ -177,7 +178,11 @@ def unrolled_generator_loss(
     gradients, buffers (spectral-norm u/v, batch-norm statistics: cloned, then evolved by the unrolled
     forwards) and `d_opt`'s state are left untouched. Parameters of D that `d_opt` does not own are held
     fixed. Weight clipping is not applied inside the unroll; a gradient penalty is rejected.
+    `g_term` maps the final scores to the generator loss (default: the plain mean of loss.g); a sample
+    weighting enters there, so unrolling composes with IWGAN weights.
     """
+    if g_term is None:
+        g_term = lambda scores: reduce(loss.g(scores))  # noqa: E731
     if gp is not None:
         raise ModeganError("unrolling with a gradient penalty is not supported")
     if k < 0:
@@ -187,7 +192,7 @@ def unrolled_generator_loss(
             f"unrolling {k} steps needs {k} real and {k} fake batches; got {len(real_batches)} and {len(fake_batches)}"
         )
     if k == 0:
-        return reduce(loss.g(D(fake)))
+        return g_term(D(fake))
     state = optimizer_state(d_opt, D)
     theta = {n: p.detach().clone().requires_grad_(True) for n, p in D.named_parameters() if n in state}
     fixed = {n: p.detach() for n, p in D.named_parameters() if n not in state}
@@ -200,4 +205,4 @@ def unrolled_generator_loss(
         )
         grads = torch.autograd.grad(d_loss, [theta[n] for n in names], create_graph=True, allow_unused=True)
         theta, state = functional_optimizer_step(d_opt, theta, dict(zip(names, grads, strict=True)), state)
-    return reduce(loss.g(functional_call(D, {**theta, **fixed}, (fake,))))
+    return g_term(functional_call(D, {**theta, **fixed}, (fake,)))

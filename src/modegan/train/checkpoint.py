@@ -60,3 +60,4 @@ def restore(parts: Parts, state: dict) -> None:
     for k, o in parts.optimizers().items():
         o.load_state_dict(state["optimizers"][k])
     parts.rng.set_state(state["rng"]["train"])
+    parts.step = state["step"]

@@ -1,36 +1,49 @@
-"""The pieces of a run, built from config: networks, optimisers, loss, and the training RNG.
+"""The pieces of a run, built from config: networks, optimisers, loss, weighting, update scheme, RNG.
 
-A run is data + networks + a loss + Lipschitz constraints + an update scheme. `Parts` holds them
-side by side so the update functions in `steps.py` can compose them without a class per GAN.
+A run is data + networks + a loss + Lipschitz constraints + sample weighting + an update scheme.
+`Parts` holds them side by side so the update functions in `steps.py` compose them without a class
+per GAN. Optional pieces are None when a run does not use them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
 
-from modegan.config import LossConfig, OptimConfig, RunConfig
+from modegan.config import OptimConfig, RunConfig
 from modegan.losses.adversarial import AdversarialLoss, get_loss
 from modegan.nets.mlp import MLPDiscriminator, MLPGenerator
+from modegan.nets.packing import PackedDiscriminator
+from modegan.nets.veegan import JointDiscriminator, Reconstructor
+from modegan.weighting import DualImportanceLoss, SampleWeighting, build_diwgan
 
 
 @dataclass
 class Parts:
     G: MLPGenerator
-    D: MLPDiscriminator
+    D: nn.Module  # MLPDiscriminator, PackedDiscriminator, or VEEGAN's JointDiscriminator
     g_opt: torch.optim.Optimizer
     d_opt: torch.optim.Optimizer
     loss: AdversarialLoss
-    loss_cfg: LossConfig
+    cfg: RunConfig
     rng: torch.Generator  # every random draw of training: z, data batches, GP interpolation
+    weighting: SampleWeighting | None = None
+    diwgan: DualImportanceLoss | None = None
+    F: Reconstructor | None = None  # VEEGAN's reconstructor x -> z
+    f_opt: torch.optim.Optimizer | None = None
+    step: int = 0  # generator steps taken (schedules such as top-k read it)
 
     def modules(self) -> dict[str, nn.Module]:
-        return {"G": self.G, "D": self.D}
+        """Everything with state to checkpoint (DIWGAN's buffers: history, targets; not its frozen encoder)."""
+        mods = {"G": self.G, "D": self.D, "F": self.F, "diwgan": self.diwgan}
+        return {k: m for k, m in mods.items() if m is not None}
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        return {"G": self.g_opt, "D": self.d_opt}
+        opts = {"G": self.g_opt, "D": self.d_opt, "F": self.f_opt}
+        return {k: o for k, o in opts.items() if o is not None}
 
 
 def build_optimizer(params, cfg: OptimConfig) -> torch.optim.Optimizer:
@@ -50,22 +63,60 @@ def build_generator(cfg: RunConfig, data_dim: int) -> MLPGenerator:
     )
 
 
+def build_discriminator(cfg: RunConfig, data_dim: int) -> nn.Module:
+    """The benchmark MLP; PacGAN feeds it m samples at once, VEEGAN a (z, x) pair."""
+    m, s = cfg.model, cfg.scheme
+    kw = dict(width=m.d_width, depth=m.d_depth, activation=m.activation, norm=m.d_norm,
+              spectral_norm=m.spectral_norm)
+    if s.veegan:
+        return JointDiscriminator(m.z_dim, data_dim, **kw)
+    if s.pack > 1:
+        return PackedDiscriminator(MLPDiscriminator(data_dim * s.pack, **kw), s.pack)
+    return MLPDiscriminator(data_dim, **kw)
+
+
+def build_weighting(cfg: RunConfig) -> SampleWeighting | None:
+    w = cfg.weighting
+    if not (w.gen or w.disc_fake or w.disc_real):
+        return None  # unweighted runs pay nothing
+    return SampleWeighting(
+        w.gen, w.disc_fake, w.disc_real, temperature=w.temperature, detach=w.detach,
+        topk={"start": w.topk_start, "decay": w.topk_decay, "min_rate": w.topk_min, "every": w.topk_every},
+    )
+
+
 def build_parts(cfg: RunConfig, data_dim: int) -> Parts:
     """Networks are initialised from `train.seed` inside a forked RNG, so the global RNG is untouched."""
     m = cfg.model
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.train.seed)
         G = build_generator(cfg, data_dim)
-        D = MLPDiscriminator(
-            data_dim, width=m.d_width, depth=m.d_depth, activation=m.activation, norm=m.d_norm,
-            spectral_norm=m.spectral_norm,
-        )
+        D = build_discriminator(cfg, data_dim)
+        F = Reconstructor(data_dim, m.z_dim, width=m.d_width, depth=m.d_depth) if cfg.scheme.veegan else None
     return Parts(
         G=G,
         D=D,
         g_opt=build_optimizer(G.parameters(), cfg.g_optim),
         d_opt=build_optimizer(D.parameters(), cfg.d_optim),
         loss=get_loss(cfg.loss.type),
-        loss_cfg=cfg.loss,
+        cfg=cfg,
         rng=torch.Generator().manual_seed(cfg.train.seed + 1),
+        weighting=build_weighting(cfg),
+        F=F,
+        f_opt=build_optimizer(F.parameters(), cfg.g_optim) if F is not None else None,
+    )
+
+
+def attach_diwgan(parts: Parts, train: torch.Tensor, cache_dir: Path | None) -> None:
+    """DIWGAN's phase 0: pretrain (or load the cached) autoencoder, freeze it, choose the targets.
+
+    It draws from its own generator (seed + 2), so enabling DIWGAN does not shift the training draws.
+    """
+    cfg, d = parts.cfg, parts.cfg.diwgan
+    bw = d.bandwidth if d.bandwidth in ("scott", "silverman") else float(d.bandwidth)
+    parts.diwgan = build_diwgan(
+        train, latent=d.encoder, latent_dim=d.latent_dim, ae_steps=d.ae_steps, ae_lr=d.ae_lr,
+        batch_size=cfg.train.batch_size, n_targets=d.n_targets or cfg.train.batch_size, targets=d.targets,
+        cache_dir=cache_dir, generator=torch.Generator().manual_seed(cfg.train.seed + 2),
+        alpha=d.alpha, n_history=d.n_history, bw_method=bw, target_stat=d.target_stat, ema=d.ema,
     )

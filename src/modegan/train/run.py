@@ -18,7 +18,7 @@ from modegan.errors import ModeganError
 from modegan.metrics import evaluate_toy
 from modegan.report.plots import scatter_png
 from modegan.train.checkpoint import read_checkpoint, restore, save_checkpoint
-from modegan.train.parts import Parts, build_parts
+from modegan.train.parts import Parts, attach_diwgan, build_parts
 from modegan.train.rundir import RunDir
 from modegan.train.steps import grad_norm, train_step
 
@@ -143,12 +143,19 @@ def _train(
     if ckpt_every % tc.eval_every:
         raise ModeganError(f"train.ckpt_every ({ckpt_every}) must be a multiple of train.eval_every ({tc.eval_every})")
 
-    dataset = load_dataset(cfg.data.name, seed=cfg.data.seed, n_train=cfg.data.n_train)
+    dataset = load_dataset(cfg.data.name, seed=cfg.data.seed, n_train=cfg.data.n_train,
+                           mode_probs=cfg.data.mode_probs)
+    if any(n.startswith("data") for n in cfg.weighting.disc_real) and dataset.weights is None:
+        raise ModeganError("weighting.disc_real: data weights need a dataset that carries them "
+                           "(set data.mode_probs to draw a biased training set with known weights)")
     parts = build_parts(cfg, dataset.dim)
     tb = _tensorboard(run.path) if tc.tensorboard else None
     start, elapsed0 = 0, 0.0
     if state is None:
         run.create(cfg, overwrite)
+    if cfg.diwgan.enabled:
+        attach_diwgan(parts, dataset.train, run.path)
+    if state is None:
         save_checkpoint(run.checkpoint, parts, 0, 0.0)  # so there is always a last good checkpoint
     else:
         restore(parts, state)
@@ -160,8 +167,10 @@ def _train(
         "preset": cfg.preset, "dataset": dataset.describe(), "config_hash": config_hash(cfg),
         "versions": {"modegan": modegan.__version__, "torch": torch.__version__},
     }
+    if parts.diwgan is not None:
+        base["diwgan"] = {"autoencoder_mse": parts.diwgan.ae_mse, "n_targets": int(parts.diwgan.targets.shape[0])}
     run.write_summary({**base, "status": "running", "step": start, "steps": tc.steps})
-    train_set, bs = dataset.train, tc.batch_size
+    train_set, train_weights, bs = dataset.train, dataset.weights, tc.batch_size
     last_ckpt, last_record = start, None
     sums: dict[str, torch.Tensor] = {}
     n_sum = 0
@@ -171,7 +180,7 @@ def _train(
     try:
         with _Progress(progress, tc.steps, start, label) as bar:
             for step in range(start + 1, tc.steps + 1):
-                out_t = train_step(parts, train_set, bs)
+                out_t = train_step(parts, train_set, bs, train_weights)
                 for k, v in out_t.items():
                     sums[k] = sums[k] + v if k in sums else v
                 n_sum += 1
@@ -192,6 +201,8 @@ def _train(
                     **{k: float(v) / n_sum for k, v in sums.items()},
                     "grad_norm_g": grad_norm(parts.G),
                     "grad_norm_d": grad_norm(parts.D),
+                    **({"grad_norm_f": grad_norm(parts.F)} if parts.F is not None else {}),
+                    **({"weights": parts.weighting.last_diagnostics()} if parts.weighting is not None else {}),
                     "metrics": metric_values(metrics),
                     "protocol": {k: m.protocol for k, m in metrics.items()},
                 }

@@ -1,5 +1,9 @@
-"""One update of each network, composed from the loss, constraints and update scheme in `Parts`.
+"""One update of each network, composed from the parts of a run.
 
+The plain path is the loss's per-sample terms, reduced with the sample weighting (a plain mean when
+there is none), plus the constraints of `loss` (gradient penalty, clipping). The update scheme adds:
+unrolling (the generator loss through K differentiable D steps), packing (inside the discriminator
+module), VEEGAN (a reconstructor and a joint discriminator), DIWGAN (an extra generator term).
 These are the hot path: no logging, no host syncs; they return detached loss tensors.
 """
 
@@ -10,18 +14,32 @@ from torch import Tensor
 
 from modegan.losses.adversarial import reduce
 from modegan.losses.constraints import clip_weights_, gradient_penalty
+from modegan.losses.unrolled import unrolled_generator_loss
+from modegan.losses.veegan import reconstruction_error, veegan_d_terms
 from modegan.train.parts import Parts
 
 
-def discriminator_step(p: Parts, real: Tensor) -> dict[str, Tensor]:
-    """Minimise d_real + d_fake (+ λ·GP), then clip if the run clips."""
-    cfg = p.loss_cfg
+def _weights(p: Parts, role: str, scores: Tensor, per_sample_loss: Tensor, data_weights: Tensor | None = None):
+    if p.weighting is None or not p.weighting.active(role):
+        return None
+    return p.weighting.weights(role, scores=scores, per_sample_loss=per_sample_loss, step=p.step,
+                               data_weights=data_weights)
+
+
+def discriminator_step(p: Parts, real: Tensor, real_weights: Tensor | None = None) -> dict[str, Tensor]:
+    """Minimise the weighted d_real + d_fake (+ λ·GP), then clip if the run clips."""
+    if p.F is not None:
+        return veegan_discriminator_step(p, real)
+    cfg = p.cfg.loss
     with torch.no_grad():
         fake = p.G(p.G.sample_z(real.shape[0], p.rng))
-    loss = reduce(p.loss.d_real(p.D(real))) + reduce(p.loss.d_fake(p.D(fake)))
+    s_real, s_fake = p.D(real), p.D(fake)
+    l_real, l_fake = p.loss.d_real(s_real), p.loss.d_fake(s_fake)
+    loss = (reduce(l_real, _weights(p, "disc_real", s_real, l_real, real_weights))
+            + reduce(l_fake, _weights(p, "disc_fake", s_fake, l_fake)))
     out = {"d_loss": loss.detach()}
     if cfg.gp_weight > 0:
-        gp = gradient_penalty(p.D, real, fake, p.rng, center=cfg.gp_center).mean()
+        gp = gradient_penalty(p.D, real, fake, p.rng, center=cfg.gp_center, group=p.cfg.scheme.pack).mean()
         loss = loss + cfg.gp_weight * gp
         out["gp"] = gp.detach()
     p.d_opt.zero_grad(set_to_none=True)
@@ -32,32 +50,87 @@ def discriminator_step(p: Parts, real: Tensor) -> dict[str, Tensor]:
     return out
 
 
-def generator_step(p: Parts, batch_size: int) -> dict[str, Tensor]:
-    """Minimise the generator term; gradients are accumulated for G's parameters only."""
+def generator_step(p: Parts, batch_size: int, real: Tensor) -> dict[str, Tensor]:
+    """Minimise the (weighted, possibly unrolled) generator term, plus DIWGAN's α·D_a when enabled.
+
+    `real` is this iteration's last real batch: the unrolled discriminator steps train on it.
+    """
+    if p.F is not None:
+        return veegan_generator_step(p, batch_size)
     fake = p.G(p.G.sample_z(batch_size, p.rng))
-    loss = reduce(p.loss.g(p.D(fake)))
+
+    def g_term(scores: Tensor) -> Tensor:
+        per_sample = p.loss.g(scores)
+        return reduce(per_sample, _weights(p, "gen", scores, per_sample))
+
+    k = p.cfg.scheme.unroll
+    if k:
+        loss = unrolled_generator_loss(p.D, p.d_opt, p.loss, fake, [real] * k, [fake] * k, k, g_term=g_term)
+    else:
+        loss = g_term(p.D(fake))
+    out = {"g_loss": loss.detach()}
+    if p.diwgan is not None:
+        extra, diag = p.diwgan(fake)
+        loss = loss + extra
+        out.update({f"diwgan_{name}": v for name, v in diag.items()})
     p.g_opt.zero_grad(set_to_none=True)
     loss.backward(inputs=list(p.G.parameters()))
     p.g_opt.step()
-    return {"g_loss": loss.detach()}
-
-
-def sample_batch(train: Tensor, batch_size: int, rng: torch.Generator) -> Tensor:
-    """A batch drawn uniformly with replacement from the fixed training set."""
-    return train[torch.randint(train.shape[0], (batch_size,), generator=rng)]
-
-
-def train_step(p: Parts, train: Tensor, batch_size: int) -> dict[str, Tensor]:
-    """n_critic discriminator steps on fresh real batches, then one generator step."""
-    for _ in range(p.loss_cfg.n_critic):
-        out = discriminator_step(p, sample_batch(train, batch_size, p.rng))
-    out.update(generator_step(p, batch_size))
     return out
 
 
-def grad_norm(module: torch.nn.Module) -> float:
+def veegan_discriminator_step(p: Parts, real: Tensor) -> dict[str, Tensor]:
+    """VEEGAN (Srivastava et al. 2017, Algorithm 1): tell (z, G(z)) from (F(x), x)."""
+    z = p.G.sample_z(real.shape[0], p.rng)
+    with torch.no_grad():
+        x_gen, z_real = p.G(z), p.F(real)
+    l_gen, l_real = veegan_d_terms(p.D(z, x_gen), p.D(z_real, real))
+    loss = l_gen.mean() + l_real.mean()
+    p.d_opt.zero_grad(set_to_none=True)
+    loss.backward()
+    p.d_opt.step()
+    return {"d_loss": loss.detach()}
+
+
+def veegan_generator_step(p: Parts, batch_size: int) -> dict[str, Tensor]:
+    """G minimises mean D(z, G(z)) + ‖z − F(G(z))‖²; F minimises the reconstruction alone."""
+    z = p.G.sample_z(batch_size, p.rng)
+    x_gen = p.G(z)
+    recon = reconstruction_error(z, p.F(x_gen)).mean()
+    g_loss = p.D(z, x_gen).mean() + recon
+    p.g_opt.zero_grad(set_to_none=True)
+    p.f_opt.zero_grad(set_to_none=True)
+    g_loss.backward(inputs=list(p.G.parameters()), retain_graph=True)
+    recon.backward(inputs=list(p.F.parameters()))
+    p.g_opt.step()
+    p.f_opt.step()
+    return {"g_loss": g_loss.detach(), "reconstruction": recon.detach()}
+
+
+def sample_batch(n_train: int, batch_size: int, rng: torch.Generator) -> Tensor:
+    """Indices of a batch drawn uniformly with replacement from the fixed training set."""
+    return torch.randint(n_train, (batch_size,), generator=rng)
+
+
+def train_step(p: Parts, train: Tensor, batch_size: int, weights: Tensor | None = None) -> dict[str, Tensor]:
+    """n_critic discriminator steps on fresh real batches, then one generator step.
+
+    `weights` are the training set's per-example importance weights, if it carries any. With packing
+    (PacGAN) the discriminator sees `batch_size` packs of m samples, so m x batch_size samples are drawn.
+    """
+    batch_size *= p.cfg.scheme.pack
+    for _ in range(p.cfg.loss.n_critic):
+        idx = sample_batch(train.shape[0], batch_size, p.rng)
+        real = train[idx]
+        out = discriminator_step(p, real, None if weights is None else weights[idx])
+    out.update(generator_step(p, batch_size, real))
+    p.step += 1
+    return out
+
+
+def grad_norm(module: torch.nn.Module | None) -> float:
     """L2 norm of the gradients left by the last update (0 if none)."""
-    grads = [q.grad for q in module.parameters() if q.grad is not None]
+    grads = [] if module is None else [q.grad for q in module.parameters() if q.grad is not None]
     if not grads:
         return 0.0
     return float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads])))
