@@ -1,0 +1,137 @@
+"""Weighting, DIWGAN and the baselines inside the trainer: exact resume, diagnostics, combinations."""
+
+import json
+
+import pytest
+import torch
+
+import modegan
+from modegan.config import build_config, merge
+from modegan.data import load_dataset
+from modegan.errors import ModeganError
+from modegan.train.parts import build_parts
+from modegan.train.steps import train_step
+
+FAST_DIWGAN = {"diwgan": {"ae_steps": 100}}
+NEW_PRESETS = ["iwgan", "iwgan-gp", "gan-hard", "topk", "diwgan", "unrolled", "veegan", "pacgan3"]
+
+
+def _lines(run):
+    out = []
+    for line in (run / "metrics.jsonl").read_text().splitlines():
+        r = json.loads(line)
+        r.pop("elapsed_s")
+        out.append(r)
+    return out
+
+
+@pytest.mark.parametrize("preset", NEW_PRESETS)
+def test_resume_is_exact_for_every_component(tmp_path, tiny, preset):
+    cfg = merge(merge(tiny, FAST_DIWGAN), {"preset": preset, "weighting": {"topk_every": 3}})
+    full = modegan.train(cfg, out=tmp_path / "full")
+    modegan.train(merge(cfg, {"train": {"steps": 20}}), out=tmp_path / "part")
+    resumed = modegan.train(resume=tmp_path / "part", steps=40)
+    assert resumed["metrics"] == full["metrics"]
+    assert _lines(tmp_path / "part") == _lines(tmp_path / "full")
+
+
+def test_weight_diagnostics_are_logged(tmp_path, tiny):
+    modegan.train(merge(tiny, {"preset": "topk", "weighting": {"topk_every": 1, "topk_decay": 0.5}}),
+                  out=tmp_path / "r")
+    last = _lines(tmp_path / "r")[-1]
+    # rate = max(0.5, 0.5 ** step) = 0.5 at step 40: k = 32 of 64 kept, equal weights -> ESS 32, max/mean 2
+    assert last["weights"]["gen"]["ess"] == pytest.approx(32.0)
+    assert last["weights"]["gen"]["max_over_mean"] == pytest.approx(2.0)
+
+
+def test_diwgan_logs_its_diagnostics_and_caches_the_autoencoder(tmp_path, tiny):
+    summary = modegan.train(merge(merge(tiny, FAST_DIWGAN), {"preset": "diwgan"}), out=tmp_path / "r")
+    last = _lines(tmp_path / "r")[-1]
+    for key in ("diwgan_mean_paired_distance", "diwgan_ess_gen", "diwgan_ess_target", "diwgan_targets_above_mean"):
+        assert key in last
+    assert 1 <= last["diwgan_ess_gen"] <= 64 and 1 <= last["diwgan_ess_target"] <= 64
+    assert summary["diwgan"]["n_targets"] == 64 and summary["diwgan"]["autoencoder_mse"] < 0.05
+    cache = tmp_path / "r" / "autoencoder.safetensors"
+    before = cache.read_bytes()
+    modegan.train(resume=tmp_path / "r", steps=60)
+    assert cache.read_bytes() == before, "resume reuses the cached autoencoder"
+
+
+def test_veegan_trains_all_three_networks(tiny):
+    cfg = build_config(preset="veegan", overrides=merge(tiny, {}))
+    data = load_dataset("ring8", n_train=2000)
+    p = build_parts(cfg, 2)
+    before = {k: [q.detach().clone() for q in m.parameters()] for k, m in p.modules().items()}
+    out = train_step(p, data.train, 64)
+    assert set(out) == {"d_loss", "g_loss", "reconstruction"}
+    for k, m in p.modules().items():
+        assert any(not torch.equal(a, b) for a, b in zip(before[k], m.parameters(), strict=True)), k
+
+
+def test_packing_feeds_the_discriminator_packs(tiny):
+    cfg = build_config(preset="pacgan3", overrides=merge(tiny, {}))
+    p = build_parts(cfg, 2)
+    assert p.D.pack == 3 and p.D.D.net[0].in_features == 6
+    seen = []
+    p.D.register_forward_hook(lambda mod, inp, out: seen.append((inp[0].shape, out.shape)))
+    train_step(p, load_dataset("ring8", n_train=500).train, 64)
+    assert seen[0] == (torch.Size([192, 2]), torch.Size([64]))  # 64 packs of 3 samples
+
+
+def test_unrolling_zero_steps_is_the_plain_update(tiny):
+    """scheme.unroll = 0 and a plain run take identical steps (same seed)."""
+    data = load_dataset("ring8", n_train=500)
+    results = []
+    for unroll in (0, None):
+        over = merge(tiny, {"loss": {"type": "minimax"}})
+        if unroll is not None:
+            over = merge(over, {"scheme": {"unroll": unroll}})
+        p = build_parts(build_config(overrides=over), 2)
+        for _ in range(5):
+            train_step(p, data.train, 64)
+        results.append([q.detach().clone() for q in p.G.parameters()])
+    assert all(torch.equal(a, b) for a, b in zip(*results, strict=True))
+
+
+@pytest.mark.parametrize("overrides, match", [
+    ({"preset": "unrolled", "loss": {"gp_weight": 10}}, "scheme.unroll with loss.gp_weight"),
+    ({"preset": "veegan", "scheme": {"pack": 2}}, "scheme.veegan and scheme.pack"),
+    ({"preset": "veegan", "loss": {"type": "wasserstein"}}, "scheme.veegan uses its own logistic losses"),
+    ({"preset": "veegan", "weighting": {"gen": ["density_ratio"]}}, "scheme.veegan does not take sample weights"),
+    ({"preset": "veegan", "diwgan": {"enabled": True}}, "scheme.veegan and diwgan.enabled"),
+    ({"preset": "pacgan2", "weighting": {"disc_real": ["data"]}}, "with scheme.pack > 1 the discriminator"),
+    ({"weighting": {"gen": ["data"]}}, "unknown weighting for role 'gen'"),
+    ({"weighting": {"disc_real": ["topk"]}}, "unknown weighting for role 'disc_real'"),
+    ({"diwgan": {"bandwidth": "wide"}}, "diwgan.bandwidth: 'wide' is not allowed"),
+    ({"diwgan": {"targets": "best"}}, "diwgan.targets: 'best' is not allowed"),
+    ({"weighting": {"topk_min": 1.5}}, "weighting.topk_min: must be in (0, 1]"),
+])
+def test_meaningless_combinations_are_rejected(overrides, match):
+    with pytest.raises(ModeganError, match=match.replace("(", r"\(").replace(")", r"\)")):
+        build_config(overrides=overrides)
+
+
+def test_meaningful_combinations_are_accepted():
+    build_config(preset="pacgan2", overrides={"loss": {"type": "wasserstein", "gp_weight": 10, "n_critic": 5}})
+    build_config(preset="unrolled", overrides={"weighting": {"gen": ["density_ratio"]}})
+    build_config(preset="diwgan", overrides={"scheme": {"pack": 2}, "weighting": {"gen": ["density_ratio"]}})
+
+
+def test_data_weights_need_a_weighted_dataset(tmp_path, tiny):
+    with pytest.raises(ModeganError, match="data weights need a dataset that carries them"):
+        modegan.train(merge(tiny, {"weighting": {"disc_real": ["data"]}}), out=tmp_path / "r")
+    with pytest.raises(ModeganError, match="data.mode_probs must be 8 positive numbers"):
+        modegan.train(merge(tiny, {"data": {"mode_probs": [1, 2]}}), out=tmp_path / "r")
+
+
+def test_biased_dataset_weights_are_pi_over_q():
+    q = [4, 1, 1, 1, 1, 1, 1, 2]
+    d = load_dataset("ring8", n_train=20000, mode_probs=q)
+    qn = torch.tensor(q, dtype=torch.float64) / sum(q)
+    # component of each training point = the nearest mean (modes are 0.77 apart, std 0.01)
+    means = torch.tensor(d.mixture.means)
+    comp = torch.cdist(d.train.double(), means).argmin(1)
+    freq = torch.bincount(comp, minlength=8).double() / len(comp)
+    assert torch.allclose(freq, qn, atol=0.01)
+    assert torch.allclose(d.weights.double(), (1 / 8) / qn[comp], rtol=1e-6)
+    assert d.weights.double().mean().item() == pytest.approx(1.0, abs=0.02)  # E_q[p/q] = 1
