@@ -1,10 +1,13 @@
 """Short training runs reach a mode-coverage band (not one number: GAN training is chaotic)."""
 
+import math
+import statistics
+
 import torch
 
 from modegan.config import build_config
 from modegan.data import load_dataset
-from modegan.metrics import jsd_grid, modes
+from modegan.metrics import jsd_grid, modes, rkl_modes
 from modegan.train.parts import build_parts
 from modegan.train.steps import train_step
 
@@ -22,3 +25,29 @@ def test_wgan_gp_toy_covers_most_of_ring8_in_800_steps():
         x = parts.G.sample(2500, torch.Generator().manual_seed(1))
         good.append(modes(x, data.mixture).value >= 6 and jsd_grid(x, data.mixture).value < 0.3)
     assert sum(good) >= 2, good
+
+
+def test_known_data_weights_bring_a_biased_ring8_back_towards_uniform():
+    """Diesendruck et al. 2018: ring8 drawn with mode probabilities q (the weights pi/q are known);
+    training with the weights on the real term must give a mode histogram closer to uniform.
+
+    Measured rkl_modes at 800 steps, seeds 0-2: plain 2.08, 1.04, 1.18 (median 1.18); weighted 0.26,
+    2.08, 0.19 (median 0.26). One run on each side collapses early, so the band is on the medians."""
+    q = [0.3, 0.3, 0.1, 0.1, 0.05, 0.05, 0.05, 0.05]
+    data = load_dataset("ring8", mode_probs=q)
+    rkl = {False: [], True: []}
+    for seed in range(3):
+        for weighted in (False, True):
+            over = {"train": {"seed": seed}, "data": {"mode_probs": q}}
+            if weighted:
+                over["weighting"] = {"disc_real": ["data"]}
+            cfg = build_config(preset="wgan-gp-toy", overrides=over)
+            parts = build_parts(cfg, data.dim)
+            for _ in range(800):
+                train_step(parts, data.train, cfg.train.batch_size, data.weights)
+            x = parts.G.sample(2500, torch.Generator().manual_seed(1))
+            value = rkl_modes(x, data.mixture).value
+            rkl[weighted].append(value if value == value else math.log(8))  # no HQ sample: count as collapsed
+    plain, weighted = statistics.median(rkl[False]), statistics.median(rkl[True])
+    assert weighted < 0.5, rkl
+    assert plain - weighted > 0.3, rkl

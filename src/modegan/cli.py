@@ -146,13 +146,19 @@ def demo(
     steps: int = typer.Option(2000, help="generator steps per preset"),
     presets: str = typer.Option("", help="comma-separated presets (default: the demo set)"),
     seed: int = typer.Option(0, help="training seed"),
-    progress: bool = typer.Option(True, help="show progress bars"),
+    workers: int = typer.Option(2, help="presets trained at once, one process and one torch thread each"),
+    progress: bool = typer.Option(True, help="show progress bars (with --workers 1)"),
 ):
     """A short comparison of the presets on one dataset: metrics table and plots."""
     from modegan.demo import DEMO_PRESETS, run_demo
+    from modegan.presets import get_preset
 
     names = [p.strip() for p in presets.split(",") if p.strip()] or list(DEMO_PRESETS)
-    rows = run_demo(out, data=data, steps=steps, presets=names, seed=seed, progress=progress)
+    for name in names:
+        get_preset(name)  # unknown names fail before anything trains
+    console.print(f"training {len(names)} presets on {data} for {steps} steps with {workers} worker(s)")
+    rows = run_demo(out, data=data, steps=steps, presets=names, seed=seed, progress=progress, workers=workers,
+                    on_done=lambda r: console.print(f"  {r['preset']}: done in {r['elapsed_s']:.0f} s"))
     table = Table(title=f"{data}, {steps} generator steps, seed {seed}")
     cols = ["preset", "modes", "hqs", "rkl_modes", "jsd_grid", "w1", "time (s)"]
     for c in cols:
