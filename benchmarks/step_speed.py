@@ -7,6 +7,10 @@ reported with their ratio (target: modegan <= 1.1x plain). Two modegan columns:
   loop: the whole `modegan.train` loop per step (finite checks, loss accumulation, progress), with
         its one evaluation and set-up removed by subtracting a 1-step run.
 
+A second table times every other method's step relative to the non-saturating GAN step (same
+networks, interleaved), and a third how DIWGAN's step scales with the batch (64, 256, 1024), where its
+extra work is a KDE over N x B points and a B x B assignment (target: <= 1.5x GAN at batch 256).
+
     python benchmarks/step_speed.py [--presets gan,wgan,wgan-gp] [--steps 60] [--repeats 7]
 """
 
@@ -25,7 +29,7 @@ from torch import nn
 import modegan
 from modegan.config import build_config
 from modegan.data import load_dataset
-from modegan.train.parts import build_parts
+from modegan.train.parts import attach_diwgan, build_parts
 from modegan.train.steps import train_step
 
 
@@ -100,12 +104,52 @@ def loop_per_step(preset, steps):
     return (run(steps + 1) - run(1)) / steps
 
 
+def preset_step(name: str, data, batch_size: int = 256):
+    """A ready-to-call modegan step for a preset (DIWGAN's autoencoder pretrained briefly: speed only)."""
+    cfg = build_config(preset=name, overrides={"train": {"batch_size": batch_size}, "diwgan": {"ae_steps": 200}})
+    parts = build_parts(cfg, data.dim)
+    if cfg.diwgan.enabled:
+        attach_diwgan(parts, data.train, None)
+    return functools.partial(train_step, parts, data.train, batch_size)
+
+
+def interleaved(fns: dict, steps: int, repeats: int) -> dict:
+    """Median per-step seconds of each callable, timed in alternating blocks."""
+    for fn in fns.values():
+        per_step(fn, 12)  # warm-up; also fills DIWGAN's history so its full cost is timed
+    times = {k: [] for k in fns}
+    for _ in range(repeats):
+        for k, fn in fns.items():
+            times[k].append(per_step(fn, steps))
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def relative_table(data, names: list[str], steps: int, repeats: int) -> None:
+    print(f"\nstep time relative to gan at batch 256 (median of {repeats} interleaved blocks of {steps} steps)")
+    print(f"{'preset':<10} {'gan ms':>8} {'ms':>8} {'ratio':>6}")
+    for name in names:
+        t = interleaved({"gan": preset_step("gan", data), name: preset_step(name, data)}, steps, repeats)
+        print(f"{name:<10} {t['gan'] * 1e3:8.2f} {t[name] * 1e3:8.2f} {t[name] / t['gan']:6.2f}")
+
+
+def diwgan_scaling(data, steps: int, repeats: int) -> None:
+    print("\nDIWGAN step against the gan step by batch size")
+    print(f"{'batch':>6} {'gan ms':>8} {'diwgan ms':>10} {'ratio':>6}")
+    for b in (64, 256, 1024):
+        n = max(3, steps * 256 // (b * 4))
+        t = interleaved({"gan": preset_step("gan", data, b), "diwgan": preset_step("diwgan", data, b)}, n, repeats)
+        print(f"{b:>6} {t['gan'] * 1e3:8.2f} {t['diwgan'] * 1e3:10.2f} {t['diwgan'] / t['gan']:6.2f}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--presets", default="gan,wgan,wgan-gp")
     ap.add_argument("--steps", type=int, default=60, help="steps per timed block")
     ap.add_argument("--repeats", type=int, default=7, help="interleaved blocks per side")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--relative", default="iwgan,iwgan-gp,gan-hard,topk,diwgan,unrolled,veegan,pacgan2,pacgan3,pacgan4",
+                    help="presets timed against gan ('' to skip)")
+    ap.add_argument("--no-scaling", action="store_true", help="skip the DIWGAN batch-size table")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     data = load_dataset("grid25")
@@ -126,6 +170,10 @@ def main():
             t_loop.append(loop_per_step(name, args.steps * 5))
         p, o, lp = (statistics.median(t) * 1e3 for t in (t_plain, t_ours, t_loop))
         print(f"{name:<10} {p:9.2f} {o:8.2f} {o / p:6.2f} {lp:8.2f} {lp / p:6.2f}")
+    if args.relative:
+        relative_table(data, args.relative.split(","), args.steps, args.repeats)
+    if not args.no_scaling:
+        diwgan_scaling(data, args.steps, args.repeats)
 
 
 if __name__ == "__main__":
