@@ -1,3 +1,5 @@
+import json
+
 import pytest
 
 
@@ -15,3 +17,13 @@ def pytest_configure(config):
     import torch
 
     torch.set_num_threads(1)  # tiny networks: one thread is as fast and immune to oversubscription
+
+
+def metrics_lines(run):
+    """metrics.jsonl without the wall-clock field, for comparing runs line by line."""
+    out = []
+    for line in (run / "metrics.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        record.pop("elapsed_s")
+        out.append(record)
+    return out

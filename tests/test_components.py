@@ -1,11 +1,11 @@
 """Weighting, DIWGAN and the baselines inside the trainer: exact resume, diagnostics, combinations."""
 
-import json
 
 import pytest
 import torch
 
 import modegan
+from conftest import metrics_lines
 from modegan.config import build_config, merge
 from modegan.data import load_dataset
 from modegan.errors import ModeganError
@@ -16,15 +16,6 @@ FAST_DIWGAN = {"diwgan": {"ae_steps": 100}}
 NEW_PRESETS = ["iwgan", "iwgan-gp", "gan-hard", "topk", "diwgan", "unrolled", "veegan", "pacgan3"]
 
 
-def _lines(run):
-    out = []
-    for line in (run / "metrics.jsonl").read_text().splitlines():
-        r = json.loads(line)
-        r.pop("elapsed_s")
-        out.append(r)
-    return out
-
-
 @pytest.mark.parametrize("preset", NEW_PRESETS)
 def test_resume_is_exact_for_every_component(tmp_path, tiny, preset):
     cfg = merge(merge(tiny, FAST_DIWGAN), {"preset": preset, "weighting": {"topk_every": 3}})
@@ -32,13 +23,13 @@ def test_resume_is_exact_for_every_component(tmp_path, tiny, preset):
     modegan.train(merge(cfg, {"train": {"steps": 20}}), out=tmp_path / "part")
     resumed = modegan.train(resume=tmp_path / "part", steps=40)
     assert resumed["metrics"] == full["metrics"]
-    assert _lines(tmp_path / "part") == _lines(tmp_path / "full")
+    assert metrics_lines(tmp_path / "part") == metrics_lines(tmp_path / "full")
 
 
 def test_weight_diagnostics_are_logged(tmp_path, tiny):
     modegan.train(merge(tiny, {"preset": "topk", "weighting": {"topk_every": 1, "topk_decay": 0.5}}),
                   out=tmp_path / "r")
-    last = _lines(tmp_path / "r")[-1]
+    last = metrics_lines(tmp_path / "r")[-1]
     # rate = max(0.5, 0.5 ** step) = 0.5 at step 40: k = 32 of 64 kept, equal weights -> ESS 32, max/mean 2
     assert last["weights"]["gen"]["ess"] == pytest.approx(32.0)
     assert last["weights"]["gen"]["max_over_mean"] == pytest.approx(2.0)
@@ -46,7 +37,7 @@ def test_weight_diagnostics_are_logged(tmp_path, tiny):
 
 def test_diwgan_logs_its_diagnostics_and_caches_the_autoencoder(tmp_path, tiny):
     summary = modegan.train(merge(merge(tiny, FAST_DIWGAN), {"preset": "diwgan"}), out=tmp_path / "r")
-    last = _lines(tmp_path / "r")[-1]
+    last = metrics_lines(tmp_path / "r")[-1]
     for key in ("diwgan_mean_paired_distance", "diwgan_ess_gen", "diwgan_ess_target", "diwgan_targets_above_mean"):
         assert key in last
     assert 1 <= last["diwgan_ess_gen"] <= 64 and 1 <= last["diwgan_ess_target"] <= 64

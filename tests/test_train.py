@@ -14,19 +14,10 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 
 import modegan
+from conftest import metrics_lines
 from modegan.config import merge
 from modegan.errors import ModeganError
 from modegan.train import TrainingDiverged
-
-
-def _lines(run):
-    """metrics.jsonl without the wall-clock field."""
-    out = []
-    for line in (run / "metrics.jsonl").read_text().splitlines():
-        r = json.loads(line)
-        r.pop("elapsed_s")
-        out.append(r)
-    return out
 
 
 def test_run_directory_contents(tmp_path, tiny):
@@ -35,7 +26,7 @@ def test_run_directory_contents(tmp_path, tiny):
     run = tmp_path / "r"
     assert summary["status"] == "finished" and summary["step"] == 40
     assert json.loads((run / "summary.json").read_text())["metrics"] == summary["metrics"]
-    lines = _lines(run)
+    lines = metrics_lines(run)
     assert [r["step"] for r in lines] == [20, 40]
     for r in lines:
         assert {"d_loss", "g_loss", "gp", "grad_norm_g", "grad_norm_d", "metrics", "protocol"} <= set(r)
@@ -56,8 +47,8 @@ def test_same_seed_same_metrics_and_other_seed_differs(tmp_path, tiny):
     modegan.train(merge(tiny, {"preset": "gan"}), out=tmp_path / "a")
     modegan.train(merge(tiny, {"preset": "gan"}), out=tmp_path / "b")
     modegan.train(merge(tiny, {"preset": "gan", "train": {"seed": 1}}), out=tmp_path / "c")
-    assert _lines(tmp_path / "a") == _lines(tmp_path / "b")
-    assert _lines(tmp_path / "a") != _lines(tmp_path / "c")
+    assert metrics_lines(tmp_path / "a") == metrics_lines(tmp_path / "b")
+    assert metrics_lines(tmp_path / "a") != metrics_lines(tmp_path / "c")
 
 
 @pytest.mark.parametrize("preset", ["gan", "wgan", "wgan-gp"])
@@ -66,7 +57,7 @@ def test_resume_to_larger_budget_is_exact(tmp_path, tiny, preset):
     modegan.train(merge(tiny, {"preset": preset, "train": {"steps": 20}}), out=tmp_path / "part")
     resumed = modegan.train(resume=tmp_path / "part", steps=40)
     assert resumed["metrics"] == full["metrics"]
-    assert _lines(tmp_path / "part") == _lines(tmp_path / "full")
+    assert metrics_lines(tmp_path / "part") == metrics_lines(tmp_path / "full")
     a, b = modegan.load(tmp_path / "full"), modegan.load(tmp_path / "part")
     for (k, va), vb in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
         assert torch.equal(va, vb), k
@@ -96,7 +87,7 @@ def test_killed_run_resumes_to_the_same_metrics(tmp_path, tiny):
 
     assert main(["train", "--resume", str(killed), "--no-progress"]) == 0
     assert main(["train", *args, "--out", str(tmp_path / "whole")]) == 0
-    assert _lines(killed) == _lines(tmp_path / "whole")
+    assert metrics_lines(killed) == metrics_lines(tmp_path / "whole")
     assert json.loads((killed / "summary.json").read_text())["status"] == "finished"
 
 
@@ -142,3 +133,13 @@ def test_eval_reproduces_the_final_metrics(tmp_path, tiny, capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["metrics"] == summary["metrics"]
     assert out["protocol"]["hqs"]["n_samples"] == 200
+
+
+def test_run_restores_the_callers_thread_count(tmp_path, tiny):
+    torch.set_num_threads(2)
+    try:
+        modegan.train(merge(tiny, {"preset": "gan", "train": {"steps": 2, "eval_every": 2, "threads": 1}}),
+                      out=tmp_path / "r")
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(1)

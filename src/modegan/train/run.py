@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -91,6 +92,21 @@ def _short(metrics: dict) -> str:
     return " ".join(f"{k}={metrics[k].value:.3g}" for k in keys if k in metrics)
 
 
+def _restoring_torch_threads(fn):
+    """Runs set `train.threads`; put the caller's thread count back afterwards."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        threads = torch.get_num_threads()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            torch.set_num_threads(threads)
+
+    return wrapper
+
+
+@_restoring_torch_threads
 def train(
     config: RunConfig | dict | str | Path | None = None,
     *,
@@ -106,22 +122,6 @@ def train(
     YAML path. `resume` continues the run in that directory from its checkpoint, optionally to a
     larger `steps` budget; a resumed run ends with the same metrics as an uninterrupted one.
     """
-    threads = torch.get_num_threads()
-    try:
-        return _train(config, out=out, resume=resume, steps=steps, overwrite=overwrite, progress=progress)
-    finally:
-        torch.set_num_threads(threads)
-
-
-def _train(
-    config: RunConfig | dict | str | Path | None = None,
-    *,
-    out: str | Path | None = None,
-    resume: str | Path | None = None,
-    steps: int | None = None,
-    overwrite: bool = False,
-    progress: bool = False,
-) -> dict:
     if resume is not None:
         run = RunDir(resume)
         cfg = run.read_config()
