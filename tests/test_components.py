@@ -126,3 +126,11 @@ def test_biased_dataset_weights_are_pi_over_q():
     assert torch.allclose(freq, qn, atol=0.01)
     assert torch.allclose(d.weights.double(), (1 / 8) / qn[comp], rtol=1e-6)
     assert d.weights.double().mean().item() == pytest.approx(1.0, abs=0.02)  # E_q[p/q] = 1
+
+
+def test_overwrite_replaces_the_cached_autoencoder(tmp_path, tiny):
+    modegan.train(merge(merge(tiny, FAST_DIWGAN), {"preset": "diwgan"}), out=tmp_path / "r")
+    # another dataset: the old cache would not match, so --overwrite must remove it
+    summary = modegan.train(merge(merge(tiny, FAST_DIWGAN), {"preset": "diwgan", "data": {"name": "grid25"}}),
+                            out=tmp_path / "r", overwrite=True)
+    assert summary["status"] == "finished" and summary["dataset"]["name"] == "grid25"

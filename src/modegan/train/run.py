@@ -138,6 +138,8 @@ def train(
             cfg.train.steps = steps
         run, state = RunDir(out), None
     tc = cfg.train
+    if tc.steps < 1:
+        raise ModeganError(f"train.steps: must be a positive integer, got {tc.steps}")
     torch.set_num_threads(tc.threads)
     ckpt_every = tc.ckpt_every or tc.eval_every
     if ckpt_every % tc.eval_every:

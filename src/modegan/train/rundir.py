@@ -36,6 +36,7 @@ class RunDir:
         self.summary = self.path / "summary.json"
         self.generator = self.path / "generator.safetensors"
         self.samples = self.path / "samples"
+        self.autoencoder = self.path / "autoencoder.safetensors"  # DIWGAN's cached, frozen autoencoder
 
     def has_run(self) -> bool:
         return self.config.exists() or self.checkpoint.exists() or self.metrics.exists()
@@ -49,8 +50,10 @@ class RunDir:
                 "or choose another --out (or pass --overwrite)"
             )
         if overwrite:
-            for f in (self.metrics, self.checkpoint, self.summary, self.generator):
+            for f in (self.metrics, self.checkpoint, self.summary, self.generator, self.autoencoder):
                 f.unlink(missing_ok=True)
+            for png in self.samples.glob("step_*.png"):
+                png.unlink()
         self.path.mkdir(parents=True, exist_ok=True)
         self.write_config(cfg)
 
