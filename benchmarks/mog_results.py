@@ -5,6 +5,7 @@ reused, so the script can be interrupted and run again. Runs are spread over wor
 one torch thread each.
 
     python benchmarks/mog_results.py --presets gan,iwgan,diwgan --datasets ring8,grid25 --seeds 3 --steps 5000
+    python benchmarks/mog_results.py --presets diwgan --set diwgan.targets=kmeans   # an ablation
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ KEYS = ("modes", "hqs", "rkl_modes", "jsd_grid", "w1")
 
 
 def one(job):
-    preset, data, seed, steps, out = job
+    preset, data, seed, steps, out, extra = job
     import modegan
+    from modegan.config import merge
     from modegan.train.rundir import RunDir
 
     run = RunDir(out)
@@ -28,9 +30,9 @@ def one(job):
     if s and s.get("status") == "finished" and s.get("step") == steps:
         return job, s
     try:
-        s = modegan.train({"preset": preset, "data": {"name": data},
-                           "train": {"steps": steps, "seed": seed, "eval_every": max(1, steps // 5)}},
-                          out=out, overwrite=True)
+        cfg = merge(extra, {"preset": preset, "data": {"name": data},
+                            "train": {"steps": steps, "seed": seed, "eval_every": max(1, steps // 5)}})
+        s = modegan.train(cfg, out=out, overwrite=True)
     except modegan.ModeganError as e:
         s = {"status": "failed", "error": str(e), "metrics": {}}
     return job, s
@@ -44,12 +46,17 @@ def main():
     ap.add_argument("--steps", type=int, default=5000)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--out", default="runs/results")
+    ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="overrides for every run")
     args = ap.parse_args()
-    jobs = [(p, d, s, args.steps, str(Path(args.out) / d / p / f"seed{s}"))
+    from modegan.config import parse_overrides
+
+    extra = parse_overrides(args.set)
+    tag = "".join(f"+{s}" for s in args.set)
+    jobs = [(p, d, s, args.steps, str(Path(args.out) / d / (p + tag) / f"seed{s}"), extra)
             for d in args.datasets.split(",") for p in args.presets.split(",") for s in range(args.seeds)]
     results: dict = {}
     with ProcessPoolExecutor(args.workers) as pool:
-        for (p, d, s, _, _), summary in pool.map(one, jobs):
+        for (p, d, s, _, _, _), summary in pool.map(one, jobs):
             results.setdefault((d, p), []).append(summary)
             print(f"{d} {p} seed {s}: {summary['status']} "
                   + json.dumps({k: summary["metrics"].get(k) for k in KEYS}), flush=True)
