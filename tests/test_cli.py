@@ -83,3 +83,11 @@ def test_presets_lists_settings_and_sources(capsys):
 def test_unknown_command_is_a_usage_error(capsys):
     code, _, err = run_cli(["trian"], capsys)
     assert code == 2 and "Traceback" not in err
+
+
+def test_datasets_lists_every_builtin(capsys):
+    code, out, _ = run_cli(["datasets"], capsys)
+    assert code == 0
+    for name, modes in (("ring8", "8"), ("grid25", "25"), ("grid25-random", "25"), ("cube27", "27")):
+        assert name in out and modes in out
+    assert "swissroll" in out
