@@ -143,3 +143,14 @@ def test_run_restores_the_callers_thread_count(tmp_path, tiny):
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(1)
+
+
+def test_tensorboard_without_the_extra_says_how_to_install(tmp_path, tiny):
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        with pytest.raises(ModeganError, match=r"pip install 'modegan\[tensorboard\]'"):
+            modegan.train(merge(tiny, {"train": {"tensorboard": True}}), out=tmp_path / "r")
+    else:
+        modegan.train(merge(tiny, {"train": {"tensorboard": True}}), out=tmp_path / "r")
+        assert any((tmp_path / "r" / "tensorboard").iterdir())
