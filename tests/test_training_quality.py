@@ -9,7 +9,7 @@ import torch
 from modegan.config import build_config
 from modegan.data import load_dataset
 from modegan.metrics import hqs, jsd_grid, modes, rkl_modes
-from modegan.train.parts import build_parts
+from modegan.train.parts import attach_diwgan, build_parts
 from modegan.train.steps import train_step
 
 
@@ -71,6 +71,8 @@ def _train_ring8(preset: str, steps: int, seed: int = 0, overrides: dict | None 
     data = load_dataset("ring8")
     cfg = build_config(preset=preset, overrides={"train": {"seed": seed}, **(overrides or {})})
     parts = build_parts(cfg, data.dim)
+    if cfg.diwgan.enabled:
+        attach_diwgan(parts, data.train, None)
     for _ in range(steps):
         train_step(parts, data.train, cfg.train.batch_size)
     return parts.G.sample(2500, torch.Generator().manual_seed(1)), data
