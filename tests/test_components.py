@@ -134,3 +134,8 @@ def test_overwrite_replaces_the_cached_autoencoder(tmp_path, tiny):
     summary = modegan.train(merge(merge(tiny, FAST_DIWGAN), {"preset": "diwgan", "data": {"name": "grid25"}}),
                             out=tmp_path / "r", overwrite=True)
     assert summary["status"] == "finished" and summary["dataset"]["name"] == "grid25"
+
+
+def test_mode_probs_need_a_mixture():
+    with pytest.raises(ModeganError, match="data.mode_probs needs a Gaussian mixture; 'swissroll' has no modes"):
+        load_dataset("swissroll", n_train=10, mode_probs=[1, 2])

@@ -65,8 +65,14 @@ class ToyDataset:
         }
 
 
-def _biased(base: ToyDataset, seed: int, n_train: int, mode_probs: list[float]) -> ToyDataset:
-    mix = base.mixture
+def _mixture_dataset(
+    name: str, mix: GaussianMixture, seed: int, n_train: int, source: str, mode_probs: list[float] | None
+) -> ToyDataset:
+    """The fixed training set of a mixture, drawn by its own weights pi, or by other probabilities q
+    (a known bias), in which case every example carries its importance weight pi_k / q_k."""
+    generator = torch.Generator().manual_seed(seed)
+    if not mode_probs:
+        return ToyDataset(name, mix.sample(n_train, generator), mix, seed, source, mix.sample)
     q = np.asarray(mode_probs, dtype=np.float64)
     if q.shape != (mix.n_modes,) or not np.all(np.isfinite(q)) or np.any(q <= 0):
         raise ModeganError(
@@ -74,10 +80,16 @@ def _biased(base: ToyDataset, seed: int, n_train: int, mode_probs: list[float]) 
             f"got {mode_probs}"
         )
     q = q / q.sum()
-    skewed = GaussianMixture(f"{mix.name}-biased", mix.means, mix.covs, q)
-    train, labels = skewed.sample_with_labels(n_train, torch.Generator().manual_seed(seed))
+    train, labels = GaussianMixture(f"{mix.name}-biased", mix.means, mix.covs, q).sample_with_labels(
+        n_train, generator
+    )
     weights = torch.from_numpy(mix.weights / q).to(torch.float32)[labels]
-    return ToyDataset(base.name, train, mix, seed, base.source, base._sampler, weights)
+    return ToyDataset(name, train, mix, seed, source, mix.sample, weights)
+
+
+def _no_modes(name: str, mode_probs: list[float] | None) -> None:
+    if mode_probs:
+        raise ModeganError(f"data.mode_probs needs a Gaussian mixture; {name!r} has no modes")
 
 
 def _resample_rows(points: torch.Tensor) -> Callable[[int, torch.Generator], torch.Tensor]:
@@ -101,11 +113,6 @@ def load_dataset(
     `mode_probs` draws a mixture's training set with other component probabilities q (a known bias);
     each example then carries the importance weight pi_k / q_k of its component, so that weighting the
     real term recovers the target mixture (Diesendruck et al. 2018). Evaluation still uses the target."""
-    if mode_probs:
-        base = load_dataset(name, seed=seed, n_train=2)
-        if base.mixture is None:
-            raise ModeganError(f"data.mode_probs needs a Gaussian mixture; {name!r} has no modes")
-        return _biased(base, seed, n_train, mode_probs)
     if not isinstance(name, (str, os.PathLike)):
         raise ModeganError(f"dataset name must be a string or path, got {type(name).__name__}")
     name = os.fspath(name)
@@ -116,18 +123,16 @@ def load_dataset(
 
     if name in DATASETS:
         if name == "swissroll":
+            _no_modes(name, mode_probs)
             train = sample_swissroll(n_train, torch.Generator().manual_seed(seed))
             return ToyDataset(name, train, None, seed, "builtin", sample_swissroll)
-        mix = mixture(name)
-        train = mix.sample(n_train, torch.Generator().manual_seed(seed))
-        return ToyDataset(name, train, mix, seed, "builtin", mix.sample)
+        return _mixture_dataset(name, mixture(name), seed, n_train, "builtin", mode_probs)
 
     suffix = Path(name).suffix.lower()
     if suffix in (".yaml", ".yml"):
-        mix = load_mixture_spec(name)
-        train = mix.sample(n_train, torch.Generator().manual_seed(seed))
-        return ToyDataset(name, train, mix, seed, "yaml", mix.sample)
+        return _mixture_dataset(name, load_mixture_spec(name), seed, n_train, "yaml", mode_probs)
     if suffix in (".npy", ".csv"):
+        _no_modes(name, mode_probs)
         points = torch.from_numpy(load_npy(name) if suffix == ".npy" else load_csv(name))
         return ToyDataset(name, points, None, None, suffix[1:], _resample_rows(points))
     raise choice_error("dataset", name, DATASETS + FILE_KINDS)
