@@ -61,13 +61,13 @@ def train(
 @app.command()
 def presets():
     """List every preset with its settings and source."""
-    from modegan.config import _flatten
+    from modegan.config import flatten
     from modegan.presets import PRESETS
 
     for p in PRESETS.values():
         console.print(f"[bold]{p.name}[/bold]: {p.summary}", highlight=False)
         console.print(f"  source: {p.source}", highlight=False)
-        for k, v in _flatten(p.settings).items():
+        for k, v in flatten(p.settings).items():
             console.print(f"  {k}={v}", highlight=False)
         if p.notes:
             console.print(f"  note: {p.notes}", highlight=False)
@@ -96,6 +96,7 @@ def eval_run(
     as_json: bool = typer.Option(False, "--json", help="print JSON instead of a table"),
 ):
     """Evaluate a run's generator with the toy metrics."""
+    from modegan.config import validate
     from modegan.data import load_dataset
     from modegan.train import evaluate, load
     from modegan.train.run import metric_values
@@ -106,8 +107,6 @@ def eval_run(
         cfg.train.eval_samples = samples
     if seed is not None:
         cfg.train.eval_seed = seed
-    from modegan.config import validate
-
     validate(cfg)
     dataset = load_dataset(cfg.data.name, seed=cfg.data.seed, n_train=cfg.data.n_train)
     metrics, _ = evaluate(load(run), dataset, cfg)

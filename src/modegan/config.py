@@ -311,7 +311,7 @@ def load_yaml(path: str | Path) -> dict:
 
 def validate(cfg: RunConfig) -> RunConfig:
     """Range checks that types alone cannot express."""
-    flat = _flatten(cfg.to_dict())
+    flat = flatten(cfg.to_dict())
     for key in POSITIVE_INTS:
         if flat[key] < 1:
             raise ModeganError(f"{key}: must be a positive integer, got {flat[key]}")
@@ -376,12 +376,13 @@ def _validate_combination(cfg: RunConfig) -> None:
 
 
 
-def _flatten(d: dict, prefix: str = "") -> dict:
+def flatten(d: dict, prefix: str = "") -> dict:
+    """Nested sections to dotted keys, as overrides name them: {"loss": {"clip": 0.01}} -> {"loss.clip": 0.01}."""
     out = {}
     for k, v in d.items():
         key = f"{prefix}{k}"
         if isinstance(v, dict):
-            out.update(_flatten(v, key + "."))
+            out.update(flatten(v, key + "."))
         else:
             out[key] = v
     return out

@@ -107,7 +107,7 @@ def veegan_generator_step(p: Parts, batch_size: int) -> dict[str, Tensor]:
     return {"g_loss": g_loss.detach(), "reconstruction": recon.detach()}
 
 
-def sample_batch(n_train: int, batch_size: int, rng: torch.Generator) -> Tensor:
+def batch_indices(n_train: int, batch_size: int, rng: torch.Generator) -> Tensor:
     """Indices of a batch drawn uniformly with replacement from the fixed training set."""
     return torch.randint(n_train, (batch_size,), generator=rng)
 
@@ -120,7 +120,7 @@ def train_step(p: Parts, train: Tensor, batch_size: int, weights: Tensor | None 
     """
     batch_size *= p.cfg.scheme.pack
     for _ in range(p.cfg.loss.n_critic):
-        idx = sample_batch(train.shape[0], batch_size, p.rng)
+        idx = batch_indices(train.shape[0], batch_size, p.rng)
         real = train[idx]
         out = discriminator_step(p, real, None if weights is None else weights[idx])
     out.update(generator_step(p, batch_size, real))
