@@ -6,11 +6,22 @@ import statistics
 import pytest
 import torch
 
-from modegan.config import build_config
+from modegan.config import build_config, merge
 from modegan.data import load_dataset
 from modegan.metrics import hqs, jsd_grid, modes, rkl_modes
 from modegan.train.parts import attach_diwgan, build_parts
 from modegan.train.steps import train_step
+
+
+def train_and_sample(preset: str, steps: int, data, seed: int = 0, overrides: dict | None = None) -> torch.Tensor:
+    """`steps` training steps of a preset on `data` (with its example weights, if any), then 2,500 samples."""
+    cfg = build_config(preset=preset, overrides=merge({"train": {"seed": seed}}, overrides or {}))
+    parts = build_parts(cfg, data.dim)
+    if cfg.diwgan.enabled:
+        attach_diwgan(parts, data.train, None)
+    for _ in range(steps):
+        train_step(parts, data.train, cfg.train.batch_size, data.weights)
+    return parts.G.sample(2500, torch.Generator().manual_seed(1))
 
 
 def test_wgan_gp_toy_covers_most_of_ring8_in_800_steps():
@@ -19,11 +30,7 @@ def test_wgan_gp_toy_covers_most_of_ring8_in_800_steps():
     data = load_dataset("ring8")
     good = []
     for seed in range(3):
-        cfg = build_config(preset="wgan-gp-toy", overrides={"train": {"seed": seed}})
-        parts = build_parts(cfg, data.dim)
-        for _ in range(800):
-            train_step(parts, data.train, cfg.train.batch_size)
-        x = parts.G.sample(2500, torch.Generator().manual_seed(1))
+        x = train_and_sample("wgan-gp-toy", 800, data, seed)
         good.append(modes(x, data.mixture).value >= 6 and jsd_grid(x, data.mixture).value < 0.3)
     assert sum(good) >= 2, good
 
@@ -39,14 +46,10 @@ def test_known_data_weights_bring_a_biased_ring8_back_towards_uniform():
     rkl = {False: [], True: []}
     for seed in range(3):
         for weighted in (False, True):
-            over = {"train": {"seed": seed}, "data": {"mode_probs": q}}
+            over = {"data": {"mode_probs": q}}
             if weighted:
                 over["weighting"] = {"disc_real": ["data"]}
-            cfg = build_config(preset="wgan-gp-toy", overrides=over)
-            parts = build_parts(cfg, data.dim)
-            for _ in range(800):
-                train_step(parts, data.train, cfg.train.batch_size, data.weights)
-            x = parts.G.sample(2500, torch.Generator().manual_seed(1))
+            x = train_and_sample("wgan-gp-toy", 800, data, seed, over)
             value = rkl_modes(x, data.mixture).value
             rkl[weighted].append(value if value == value else math.log(8))  # no HQ sample: count as collapsed
     plain, weighted = statistics.median(rkl[False]), statistics.median(rkl[True])
@@ -67,20 +70,10 @@ BASELINE_BANDS = [
 ]
 
 
-def _train_ring8(preset: str, steps: int, seed: int = 0, overrides: dict | None = None):
-    data = load_dataset("ring8")
-    cfg = build_config(preset=preset, overrides={"train": {"seed": seed}, **(overrides or {})})
-    parts = build_parts(cfg, data.dim)
-    if cfg.diwgan.enabled:
-        attach_diwgan(parts, data.train, None)
-    for _ in range(steps):
-        train_step(parts, data.train, cfg.train.batch_size)
-    return parts.G.sample(2500, torch.Generator().manual_seed(1)), data
-
-
 @pytest.mark.parametrize("preset, steps, min_modes, max_jsd", BASELINE_BANDS)
 def test_baseline_covers_ring8(preset, steps, min_modes, max_jsd):
-    x, data = _train_ring8(preset, steps)
+    data = load_dataset("ring8")
+    x = train_and_sample(preset, steps, data)
     assert modes(x, data.mixture).value >= min_modes
     assert jsd_grid(x, data.mixture).value < max_jsd
 
@@ -89,7 +82,8 @@ def test_baseline_covers_ring8(preset, steps, min_modes, max_jsd):
 def test_diwgan_covers_ring8_where_gan_collapses():
     """Measured at 5000 steps (seeds 0, 1): diwgan 8 modes, hqs 80.5 / 57.0, jsd_grid 0.028 / 0.029;
     gan on the same seeds 0 modes, jsd_grid 0.50 / 0.69."""
-    x, data = _train_ring8("diwgan", 5000)
+    data = load_dataset("ring8")
+    x = train_and_sample("diwgan", 5000, data)
     assert modes(x, data.mixture).value >= 7
     assert hqs(x, data.mixture).value > 30
     assert jsd_grid(x, data.mixture).value < 0.15
