@@ -169,6 +169,94 @@ def demo(
     console.print(f"plots and results in {out}/ (comparison.png, results.md)")
 
 
+bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks: methods x datasets x seeds, with a report.")
+app.add_typer(bench_app, name="bench")
+
+
+def _names(text: str) -> list[str]:
+    return [n.strip() for n in text.split(",") if n.strip()]
+
+
+@bench_app.command("mog")
+def bench_mog(
+    overrides: list[str] = typer.Argument(None, help="config overrides for every run, as key=value"),
+    out: Path = typer.Option(Path("runs/bench-mog"), help="benchmark directory (runs, results, report)"),
+    methods: str = typer.Option("", help="comma-separated presets (default: every preset)"),
+    datasets: str = typer.Option("", help="comma-separated datasets (default: ring8,grid25,grid25-random,cube27)"),
+    seeds: int = typer.Option(10, help="seeds 0..N-1 per method and dataset"),
+    steps: int = typer.Option(2000, help="generator steps, the same for every method"),
+    eval_every: int = typer.Option(0, help="evaluation cadence (default: steps / 8)"),
+    workers: int = typer.Option(2, help="local processes, one torch thread each"),
+    batch: bool = typer.Option(True, help="train the seeds of a setting as one batch of stacked models"),
+    ray: str | None = typer.Option(None, help="a Ray cluster address, or 'local' to start one here"),
+):
+    """Train methods x datasets x seeds; write results.csv, results.md and report.html. Rerun to resume."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from modegan.bench.mog import plan_mog, run_planned
+    from modegan.bench.runs import state
+    from modegan.config import parse_overrides
+
+    plan = plan_mog(out, methods=_names(methods) or None, datasets=_names(datasets) or None, seeds=seeds,
+                    steps=steps, eval_every=eval_every or None, overrides=parse_overrides(overrides or []))
+    with Progress(TextColumn("[bold]bench mog"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TextColumn("{task.fields[info]}"), console=console) as bar:
+        done_before = sum(state(s) == "done" for s in plan.specs)
+        task = bar.add_task("runs", total=len(plan.specs), completed=done_before, info="")
+
+        def done(job, results):
+            bar.advance(task, len(results))
+            for spec, r in zip(job, results, strict=True):
+                if r["status"] != "finished":
+                    where = f"{spec.dataset} / {spec.method} / seed {spec.seed}"
+                    bar.console.print(f"  {where}: {r['status']}: {r['error']}")
+            bar.update(task, info=f"{job[0].dataset} / {job[0].method}")
+
+        rows = run_planned(plan, workers=workers, batch=batch, ray=ray, on_done=done)
+    n_bad = sum(r.status != "finished" for r in rows)
+    console.print(f"{len(rows)} runs ({n_bad} not finished); results in {out}/ (results.md, results.csv, report.html)")
+
+
+@app.command()
+def compare(
+    run_dirs: list[Path] = typer.Argument(..., help="run directories, or directories holding runs"),
+    out: Path = typer.Option(Path("runs/compare"), help="where results.csv, results.md and report.html go"),
+    diff: str = typer.Option("", help="A,B: bootstrap interval for mean(A) - mean(B) on --metric"),
+    metric: str = typer.Option("modes", help="metric for --diff"),
+    dataset: str = typer.Option("", help="dataset for --diff (default: every dataset both methods ran on)"),
+    level: float = typer.Option(0.95, help="confidence level for --diff"),
+    report: bool = typer.Option(True, help="write results and report.html to --out"),
+):
+    """Build the bench tables and report from any existing runs; optionally a bootstrap CI of a difference."""
+    from modegan.bench.mog import compare as build
+    from modegan.bench.results import METRICS, collect
+    from modegan.bench.stats import bootstrap_diff
+
+    rows = build(run_dirs, out) if report else collect(run_dirs)
+    if report:
+        console.print(f"{len(rows)} runs; results in {out}/ (results.md, results.csv, report.html)")
+    if not diff:
+        return
+    pair = _names(diff)
+    if len(pair) != 2:
+        raise ModeganError(f"--diff takes two methods as A,B; got {diff!r}")
+    if metric not in METRICS:
+        raise ModeganError(f"--metric {metric!r} is not a benchmark metric; allowed: {', '.join(METRICS)}")
+    known = sorted({r.method for r in rows})
+    for m in pair:
+        if m not in known:
+            raise ModeganError(f"method {m!r} is not among the runs; found: {', '.join(known)}")
+    ds = [dataset] if dataset else sorted({r.dataset for r in rows if r.method == pair[0]}
+                                          & {r.dataset for r in rows if r.method == pair[1]})
+    if not ds:
+        raise ModeganError(f"{pair[0]} and {pair[1]} share no dataset")
+    for d in ds:
+        vals = [[r.metrics[metric] for r in rows if r.dataset == d and r.method == m
+                 and r.metrics.get(metric) is not None] for m in pair]
+        ci = bootstrap_diff(vals[0], vals[1], level=level)
+        console.print(f"{d}: {metric}, {pair[0]} - {pair[1]} = {ci.format()}")
+
+
 def _fmt(v) -> str:
     return "-" if v is None else f"{v:.4g}"
 

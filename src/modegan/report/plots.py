@@ -44,14 +44,18 @@ def scatter_png(path: Path, generated, real, means=None, title: str = "") -> Non
     _save(fig, path)
 
 
-def panels_png(path: Path, panels: list[tuple[str, object, object, object]], cols: int = 4) -> None:
-    """One scatter per (title, generated, real, means), side by side."""
+def panels_figure(panels: list[tuple[str, object, object, object]], cols: int = 4, size: float = 4):
+    """One scatter per (title, generated, real, means), side by side, as a matplotlib figure."""
     cols = min(cols, len(panels))
     rows = math.ceil(len(panels) / cols)
-    fig = plt.figure(figsize=(4 * cols, 4 * rows), dpi=80)
+    fig = plt.figure(figsize=(size * cols, size * rows), dpi=80)
     for i, (title, gen, real, means) in enumerate(panels):
         _scatter(fig, (rows, cols, i + 1), gen, real, means, title)
-    _save(fig, path)
+    return fig
+
+
+def panels_png(path: Path, panels: list[tuple[str, object, object, object]], cols: int = 4) -> None:
+    _save(panels_figure(panels, cols), path)
 
 
 def _save(fig, path: Path) -> None:

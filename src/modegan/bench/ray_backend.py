@@ -1,0 +1,46 @@
+"""Send benchmark jobs to a Ray cluster (`--ray ADDRESS`) or a Ray instance started here (`--ray local`).
+
+The jobs are the same `run_job` calls as the local path and write the same run directories, so
+results, resume and the report do not depend on where the runs trained. On a real cluster OUT must
+be on storage every node sees, and modegan must be installed on every node.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from modegan.errors import ModeganError
+
+
+def _ray():
+    try:
+        import ray
+    except ImportError:
+        raise ModeganError("--ray needs the ray package: pip install 'modegan[ray]'") from None
+    return ray
+
+
+def run_on_ray(address: str, payload: list[tuple[list, bool]], on_done: Callable[[int, list[dict]], None]) -> None:
+    """Run every (items, batch) job as a one-CPU Ray task; `on_done(index, results)` as each finishes."""
+    ray = _ray()
+    from modegan.bench.runs import run_job
+
+    started_here = not ray.is_initialized()
+    if started_here:
+        try:
+            if address == "local":
+                ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False)
+            else:
+                ray.init(address=address, log_to_driver=False, configure_logging=False)
+        except (ConnectionError, ValueError, RuntimeError) as e:
+            raise ModeganError(f"cannot connect to the Ray cluster at {address!r}: {str(e).splitlines()[0]}") from None
+    try:
+        task = ray.remote(num_cpus=1)(run_job)
+        pending = {task.remote(items, batch): i for i, (items, batch) in enumerate(payload)}
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            for ref in ready:
+                on_done(pending.pop(ref), ray.get(ref))
+    finally:
+        if started_here:
+            ray.shutdown()

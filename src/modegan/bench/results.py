@@ -1,0 +1,159 @@
+"""Collect run directories into benchmark rows, cells and the results.csv / results.md tables.
+
+Rows come from what runs wrote (config.yaml, summary.json, metrics.jsonl), so the same tables can be
+built from a benchmark's runs or from any runs a user points `compare` at.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from modegan.bench.published import SETTINGS_NOTE, published_for
+from modegan.bench.stats import Cell, cell
+from modegan.errors import ModeganError
+from modegan.train.rundir import RunDir
+
+METRICS = ("modes", "hqs", "jsd_grid", "rkl_modes", "w1")  # the paper's three first, then ours
+CSV_FIELDS = ("dataset", "method", "seed", "status", "step", "steps", "config_hash", "setting_hash",
+              *METRICS, "elapsed_s", "error", "run_dir")
+
+
+@dataclass
+class Row:
+    dataset: str
+    method: str
+    seed: int
+    status: str
+    step: int
+    steps: int
+    config_hash: str
+    setting_hash: str  # the config without its seed: runs that differ only by seed share it
+    metrics: dict
+    protocol: dict
+    elapsed_s: float | None
+    error: str | None
+    path: Path
+    curve: list[tuple[int, dict]] = field(default_factory=list)  # (step, metrics) at each evaluation
+
+    def csv(self) -> dict:
+        return {"dataset": self.dataset, "method": self.method, "seed": self.seed, "status": self.status,
+                "step": self.step, "steps": self.steps, "config_hash": self.config_hash,
+                "setting_hash": self.setting_hash, **{k: self.metrics.get(k) for k in METRICS},
+                "elapsed_s": self.elapsed_s, "error": self.error or "", "run_dir": str(self.path)}
+
+
+def find_runs(paths: list[Path]) -> list[Path]:
+    """Every run directory (one holding config.yaml) at or below the given paths, sorted."""
+    found: set[Path] = set()
+    for p in paths:
+        if not p.exists():
+            raise ModeganError(f"{p} does not exist")
+        if (p / "config.yaml").is_file():
+            found.add(p)
+        found.update(c.parent for c in p.rglob("config.yaml"))
+    if not found:
+        raise ModeganError(f"no run directories (with a config.yaml) under {', '.join(map(str, paths))}")
+    return sorted(found)
+
+
+def read_row(path: Path, method: str | None = None) -> Row:
+    from modegan.train.run import config_hash
+
+    run = RunDir(path)
+    cfg = run.read_config()
+    summary = run.read_summary() or {"status": "not started"}
+    status = summary.get("status", "unknown")
+    plain = cfg.to_dict()
+    plain["train"].pop("seed")
+    setting = hashlib.sha256(json.dumps(plain, sort_keys=True).encode()).hexdigest()[:12]
+    curve = [(r["step"], r.get("metrics", {})) for r in run.read_metrics()]
+    if status not in ("finished", "diverged", "failed"):
+        status = "unfinished" if status in ("running", "interrupted", "not started") else status
+    return Row(
+        dataset=cfg.data.name, method=method or cfg.preset or "custom", seed=cfg.train.seed, status=status,
+        step=int(summary.get("step", 0)), steps=cfg.train.steps, config_hash=config_hash(cfg), setting_hash=setting,
+        metrics=summary.get("metrics", {}) if status == "finished" else {}, protocol=summary.get("protocol", {}),
+        elapsed_s=summary.get("elapsed_s"), error=summary.get("error"), path=path, curve=curve,
+    )
+
+
+def collect(paths: list[Path]) -> list[Row]:
+    """Rows for every run found; a preset run under several settings is labelled preset@setting."""
+    rows = [read_row(p) for p in find_runs(paths)]
+    settings: dict[tuple[str, str], set[str]] = {}
+    for r in rows:
+        settings.setdefault((r.dataset, r.method), set()).add(r.setting_hash)
+    for r in rows:
+        if len(settings[(r.dataset, r.method)]) > 1:
+            r.method = f"{r.method}@{r.setting_hash[:6]}"
+    return sorted(rows, key=lambda r: (r.dataset, r.method, r.seed))
+
+
+def cells(rows: list[Row]) -> dict[str, dict[str, dict[str, Cell]]]:
+    """dataset -> method -> metric -> Cell over that method's seeds (failed runs count in n_runs)."""
+    groups: dict[tuple[str, str], list[Row]] = {}
+    for r in rows:
+        groups.setdefault((r.dataset, r.method), []).append(r)
+    out: dict[str, dict[str, dict[str, Cell]]] = {}
+    for (d, m), rs in groups.items():
+        out.setdefault(d, {})[m] = {k: cell([r.metrics.get(k) for r in rs], len(rs)) for k in METRICS}
+        out[d][m]["elapsed_s"] = cell([r.elapsed_s for r in rs if r.status == "finished"], len(rs))
+    return out
+
+
+def write_csv(path: Path, rows: list[Row]) -> None:
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=CSV_FIELDS)
+        w.writeheader()
+        for r in rows:
+            w.writerow(r.csv())
+
+
+def protocol_lines(rows: list[Row]) -> list[str]:
+    """The metric protocols as recorded by the runs (identical across a benchmark's runs)."""
+    for r in rows:
+        if r.protocol:
+            return [f"`{k}`: " + ", ".join(f"{pk}={pv}" for pk, pv in v.items() if not isinstance(pv, (list, dict)))
+                    for k, v in r.protocol.items()]
+    return []
+
+
+def failures(rows: list[Row]) -> list[Row]:
+    return [r for r in rows if r.status != "finished"]
+
+
+def markdown(rows: list[Row], title: str, setting: str = "") -> str:
+    """Per dataset: our mean (std) over seeds, then the published numbers, each labelled with its source."""
+    table = cells(rows)
+    lines = [f"# {title}", ""]
+    if setting:
+        lines += [setting, ""]
+    lines += ["Cells: mean (std) over seeds; [n/N] when only n of N runs gave a value (failed runs, or "
+              "rkl_modes undefined with no high-quality sample). Per-seed values: results.csv.", ""]
+    for d in table:
+        lines += [f"## {d}", "", "| method | " + " | ".join(METRICS) + " | s/run |", "|---" * (len(METRICS) + 2) + "|"]
+        for m, cs in table[d].items():
+            t = cs["elapsed_s"]
+            secs = f"{t.mean:.0f}" if t.values else "-"
+            lines.append(f"| {m} | " + " | ".join(cs[k].format() for k in METRICS) + f" | {secs} |")
+        pub = published_for(d)
+        if pub:
+            lines += ["", f"Published elsewhere, under different settings (not comparable cell by cell) for {d}:", "",
+                      "| source | method (ours) | " + " | ".join(METRICS[:3]) + " | rkl_modes |", "|---" * 6 + "|"]
+            for p in pub:
+                vals = [p.values.get(k, "") for k in (*METRICS[:3], "rkl_modes")]
+                lines.append(f"| {p.source} | {p.method} ({p.preset or 'no preset'}) | " + " | ".join(vals) + " |")
+        lines.append("")
+    bad = failures(rows)
+    if bad:
+        lines += ["## Runs that did not finish", ""]
+        lines += [f"- {r.dataset} / {r.method} / seed {r.seed}: {r.status}"
+                  + (f": {r.error}" if r.error else "") for r in bad]
+        lines.append("")
+    lines += ["## Protocol", ""] + [f"- {p}" for p in protocol_lines(rows)]
+    lines += ["", "## Published sources", ""] + [f"- {s}: {n}" for s, n in SETTINGS_NOTE.items()]
+    return "\n".join(lines) + "\n"

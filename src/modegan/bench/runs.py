@@ -1,0 +1,176 @@
+"""Plan and execute the runs of a benchmark: methods x datasets x seeds, resumable, failures recorded.
+
+Every run is an ordinary run directory (`OUT/runs/<dataset>/<method>/seed<k>`), so `modegan eval`,
+`modegan.load` and `compare` work on it. Running a benchmark again skips finished (and diverged:
+deterministic) runs, resumes interrupted ones from their checkpoints and restarts the rest.
+Seeds of one setting train as one batch of stacked models where the method allows it.
+"""
+
+from __future__ import annotations
+
+import traceback
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from modegan.config import RunConfig, build_config, merge
+from modegan.errors import ModeganError
+from modegan.train.rundir import RunDir
+
+DONE = ("finished", "diverged")  # outcomes a rerun keeps: a diverged run would diverge again
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    method: str
+    dataset: str
+    seed: int
+    cfg: RunConfig
+    path: Path
+
+    def job_item(self) -> tuple[dict, str]:
+        return self.cfg.to_dict(), str(self.path)
+
+
+def plan(out: Path, methods: list[str], datasets: list[str], seeds: list[int], overrides: dict) -> list[RunSpec]:
+    """One spec per (dataset, method, seed); `overrides` (steps, eval cadence, user --set) apply to all.
+
+    Bad names or values fail here, before anything trains.
+    """
+    specs = []
+    for d in datasets:
+        for m in methods:
+            for s in seeds:
+                cfg = build_config(preset=m, overrides=merge(overrides, {"data": {"name": d}, "train": {"seed": s}}))
+                specs.append(RunSpec(m, d, s, cfg, out / "runs" / d / m / f"seed{s}"))
+    return specs
+
+
+def state(spec: RunSpec) -> str:
+    """'done' (finished or diverged with this exact config), 'resume' (a checkpoint of it), or 'new'."""
+    from modegan.train.run import config_hash
+
+    run = RunDir(spec.path)
+    try:
+        summary = run.read_summary()
+        same = run.config.is_file() and config_hash(run.read_config()) == config_hash(spec.cfg)
+    except (ModeganError, ValueError, OSError):
+        return "new"  # unreadable leftovers: start again
+    if same and summary and summary.get("status") in DONE and summary.get("step") == spec.cfg.train.steps:
+        return "done"
+    if same and run.checkpoint.exists():
+        return "resume"
+    return "new"
+
+
+def jobs(specs: list[RunSpec], batch: bool) -> list[list[RunSpec]]:
+    """Group the pending seeds of one setting into one job when batching, else one job a run.
+
+    Groups that cannot batch are split here, so they spread over the workers.
+    """
+    groups: dict[tuple[str, str], list[RunSpec]] = {}
+    for s in specs:
+        if state(s) != "done":
+            groups.setdefault((s.dataset, s.method), []).append(s)
+    out = []
+    for group in groups.values():
+        if batch and len(group) > 1 and batch_unsupported(group[0].cfg) is None:
+            out.append(group)
+        else:
+            out.extend([s] for s in group)
+    return out
+
+
+def batch_unsupported(cfg: RunConfig) -> str | None:
+    try:
+        from modegan.train.batched import batch_unsupported as why
+    except ImportError:  # TODO(batched seeds): remove once train/batched.py lands
+        return "batched training is not available"
+    return why(cfg)
+
+
+def train_seeds(configs, outs, overwrite=False):
+    from modegan.train.batched import train_seeds as ts
+
+    return ts(configs, outs, overwrite=overwrite)
+
+
+def run_job(items: list[tuple[dict, str]], batch: bool) -> list[dict]:
+    """Train one job in this process; returns {path, status, error} per run and never raises for a run.
+
+    Takes plain dicts so it can cross process and Ray boundaries.
+    """
+    from modegan.config import config_from_any
+    from modegan.train import train
+
+    specs = [RunSpec("", "", 0, config_from_any(c), Path(p)) for c, p in items]
+    if batch and len(specs) > 1:
+        try:
+            summaries = train_seeds([s.cfg for s in specs], [s.path for s in specs], overwrite=True)
+            return [_outcome(s.path, summ) for s, summ in zip(specs, summaries, strict=True)]
+        except Exception as e:  # noqa: BLE001 - the seeds are retried one by one below, each failure recorded
+            warnings.warn(f"batched training failed ({type(e).__name__}: {e}); training the seeds one by one",
+                          stacklevel=1)
+    results = []
+    for s in specs:
+        try:
+            if state(s) == "resume":
+                summary = train(resume=s.path)
+            else:
+                summary = train(s.cfg, out=s.path, overwrite=True)
+            results.append(_outcome(s.path, summary))
+        except Exception as e:  # noqa: BLE001 - a failed run is reported, and does not stop the others
+            results.append(_record_failure(s, e))
+    return results
+
+
+def _outcome(path: Path, summary: dict) -> dict:
+    return {"path": str(path), "status": summary.get("status", "failed"), "error": summary.get("error")}
+
+
+def _record_failure(spec: RunSpec, e: Exception) -> dict:
+    """Write the error into the run's summary (keeping a diverged run's own summary)."""
+    from modegan.train.run import config_hash
+
+    run = RunDir(spec.path)
+    summary = run.read_summary() or {}
+    if summary.get("status") != "diverged":
+        msg = str(e) if isinstance(e, ModeganError) else f"{type(e).__name__}: {e}"
+        detail = "" if isinstance(e, ModeganError) else traceback.format_exc()
+        run.path.mkdir(parents=True, exist_ok=True)
+        if not run.config.exists():
+            run.write_config(spec.cfg)
+        summary = {**summary, "status": "failed", "error": msg, "config_hash": config_hash(spec.cfg),
+                   "preset": spec.cfg.preset, "step": summary.get("step", 0)}
+        if detail:
+            (run.path / "error.txt").write_text(detail)
+        run.write_summary(summary)
+    return {"path": str(spec.path), "status": summary["status"], "error": summary.get("error")}
+
+
+def execute(specs: list[RunSpec], *, workers: int = 2, batch: bool = True, ray: str | None = None,
+            on_done: Callable[[list[RunSpec], list[dict]], None] | None = None) -> None:
+    """Train every pending run: `workers` local processes (one torch thread each), or a Ray cluster."""
+    todo = jobs(specs, batch)
+    if not todo:
+        return
+    payload = [([s.job_item() for s in job], batch) for job in todo]
+    if ray is not None:
+        from modegan.bench.ray_backend import run_on_ray
+
+        run_on_ray(ray, payload, lambda i, res: on_done and on_done(todo[i], res))
+        return
+    if workers <= 1:
+        for job, (items, b) in zip(todo, payload, strict=True):
+            res = run_job(items, b)
+            if on_done:
+                on_done(job, res)
+        return
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    with ProcessPoolExecutor(workers) as pool:
+        futures = {pool.submit(run_job, items, b): i for i, (items, b) in enumerate(payload)}
+        for f in as_completed(futures):
+            if on_done:
+                on_done(todo[futures[f]], f.result())

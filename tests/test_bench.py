@@ -1,0 +1,221 @@
+"""`bench mog` and `compare`: statistics, published numbers, outputs, resume, failures."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+
+import pytest
+
+import importlib
+from modegan.bench import bootstrap_diff, compare, run_mog
+from modegan.bench.mog import MOG_DATASETS
+from modegan.bench.published import PUBLISHED
+from modegan.bench.results import METRICS, collect
+from modegan.bench.stats import cell
+from modegan.cli import main
+from modegan.errors import ModeganError
+from modegan.presets import PRESETS
+
+TINY = {"data": {"n_train": 2000}, "train": {"eval_samples": 300}}
+
+
+def tiny_bench(out, **kw):
+    args = {"methods": ["gan", "wgan"], "datasets": ["ring8", "cube27"], "seeds": 2, "steps": 40,
+            "eval_every": 10, "overrides": TINY, "workers": 1}
+    return run_mog(out, **{**args, **kw})
+
+
+@pytest.fixture(scope="module")
+def bench_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench")
+    tiny_bench(out)
+    return out
+
+
+def read_csv(path):
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+# --- statistics --------------------------------------------------------------------------------------------
+
+
+def test_cell_mean_and_sample_std_by_hand():
+    c = cell([1.0, 2.0, 6.0])
+    assert c.mean == pytest.approx(3.0)
+    assert c.std == pytest.approx(math.sqrt(((1 - 3) ** 2 + (2 - 3) ** 2 + (6 - 3) ** 2) / 2))  # ddof 1
+    assert c.format() == "3 (2.6)"
+
+
+def test_cell_counts_missing_values_and_keeps_per_seed_values():
+    c = cell([4.0, None, float("nan"), 2.0])
+    assert c.values == (4.0, 2.0)
+    assert c.format() == "3 (1.4) [2/4]"
+    assert cell([None, None]).format() == "-"
+
+
+def test_bootstrap_interval_brackets_a_clear_difference():
+    ci = bootstrap_diff([10.0, 11.0, 12.0], [0.0, 1.0, 2.0], n_boot=2000, seed=1)
+    assert ci.estimate == pytest.approx(10.0)
+    # every resampled mean of a is in [10, 12] and of b in [0, 2], so the difference lies in [8, 12]
+    assert 8.0 <= ci.low < 10.0 < ci.high <= 12.0
+
+
+def test_bootstrap_interval_of_equal_groups_contains_zero_and_is_seeded():
+    a, b = [0.2, 0.5, 0.1, 0.4], [0.3, 0.2, 0.5, 0.2]
+    ci = bootstrap_diff(a, b, seed=3)
+    assert ci.low < 0 < ci.high
+    assert bootstrap_diff(a, b, seed=3) == ci
+
+
+def test_bootstrap_needs_two_values_per_method():
+    with pytest.raises(ModeganError, match="at least 2 values"):
+        bootstrap_diff([1.0], [1.0, 2.0])
+
+
+def test_published_numbers_name_our_datasets_presets_and_metrics():
+    assert len({p.source for p in PUBLISHED}) == 3
+    for p in PUBLISHED:
+        assert p.dataset in MOG_DATASETS
+        assert p.preset is None or p.preset in PRESETS
+        assert set(p.values) <= set(METRICS)
+    diwgan_ring = [p for p in PUBLISHED if p.dataset == "ring8" and p.preset == "diwgan"]
+    assert diwgan_ring[0].values == {"modes": "8 (0)", "hqs": "85.5", "jsd_grid": "0.172"}
+
+
+# --- the benchmark -----------------------------------------------------------------------------------------
+
+
+def test_bench_writes_a_row_per_run_and_the_tables(bench_dir):
+    rows = read_csv(bench_dir / "results.csv")
+    assert len(rows) == 2 * 2 * 2
+    assert {(r["dataset"], r["method"], r["seed"]) for r in rows} == {
+        (d, m, str(s)) for d in ("ring8", "cube27") for m in ("gan", "wgan") for s in (0, 1)}
+    assert all(r["status"] == "finished" and len(r["config_hash"]) == 12 for r in rows)
+    # runs of one method differ only by seed: one setting hash, distinct config hashes
+    gan = [r for r in rows if r["method"] == "gan" and r["dataset"] == "ring8"]
+    assert gan[0]["setting_hash"] == gan[1]["setting_hash"] and gan[0]["config_hash"] != gan[1]["config_hash"]
+    summary = json.loads((bench_dir / "runs" / "ring8" / "gan" / "seed1" / "summary.json").read_text())
+    assert float(gan[1]["modes"]) == summary["metrics"]["modes"]
+
+    md = (bench_dir / "results.md").read_text()
+    assert "40 generator steps" in md and "## ring8" in md and "## cube27" in md
+    assert "| gan |" in md and "DIWGAN submission (ICLR 2019), Table 1" in md and "PacGAN (Lin et al. 2018)" in md
+    assert "under different settings" in md and "`modes`:" in md  # published labelled; protocol recorded
+
+
+def test_bench_cells_are_the_mean_of_the_per_seed_values(bench_dir):
+    rows = read_csv(bench_dir / "results.csv")
+    w1 = [float(r["w1"]) for r in rows if r["method"] == "wgan" and r["dataset"] == "ring8"]
+    expected = cell(w1).format()
+    line = next(x for x in (bench_dir / "results.md").read_text().split("## cube27")[0].splitlines()
+                if x.startswith("| wgan |"))
+    assert line.split(" | ")[5] == expected
+
+
+def test_report_is_self_contained(bench_dir):
+    page = (bench_dir / "report.html").read_text()
+    assert page.count("<img ") == 2 * 3  # per dataset: final samples, evolution, coverage curves
+    assert page.count('src="data:image/png;base64,') == 6
+    assert "http://" not in page and "https://" not in page
+    assert "published in VEEGAN (Srivastava et al. 2017), Table 1" in page
+
+
+def test_rerun_trains_nothing(bench_dir):
+    before = {p: p.stat().st_mtime_ns for p in (bench_dir / "runs").rglob("generator.safetensors")}
+    tiny_bench(bench_dir)
+    after = {p: p.stat().st_mtime_ns for p in (bench_dir / "runs").rglob("generator.safetensors")}
+    assert before == after and len(before) == 8
+
+
+def test_interrupted_bench_resumes_to_the_same_results(tmp_path, bench_dir, monkeypatch):
+    run_module = importlib.import_module("modegan.train.run")
+    real_evaluate, calls = run_module.evaluate, []
+
+    def interrupting(*a, **kw):
+        calls.append(1)
+        if len(calls) == 7:  # in the second run, after its first checkpoint
+            raise KeyboardInterrupt
+        return real_evaluate(*a, **kw)
+
+    monkeypatch.setattr(run_module, "evaluate", interrupting)
+    kw = {"methods": ["gan"], "datasets": ["ring8"], "batch": False}
+    with pytest.raises(KeyboardInterrupt):
+        tiny_bench(tmp_path, **kw)
+    monkeypatch.setattr(run_module, "evaluate", real_evaluate)
+    assert json.loads((tmp_path / "runs/ring8/gan/seed1/summary.json").read_text())["status"] == "interrupted"
+    finished_first = (tmp_path / "runs/ring8/gan/seed0/generator.safetensors").stat().st_mtime_ns
+    tiny_bench(tmp_path, **kw)
+    assert (tmp_path / "runs/ring8/gan/seed0/generator.safetensors").stat().st_mtime_ns == finished_first
+    ours = {r["seed"]: r for r in read_csv(tmp_path / "results.csv")}
+    ref = {r["seed"]: r for r in read_csv(bench_dir / "results.csv") if r["method"] == "gan" and r["dataset"] == "ring8"}
+    for s in ("0", "1"):
+        assert ours[s]["status"] == "finished"
+        for k in METRICS:  # the reference may have trained as a batch: equal to float tolerance
+            if ours[s][k] == "" or ref[s][k] == "":  # undefined (rkl_modes with no high-quality sample)
+                assert ours[s][k] == ref[s][k], k
+            else:
+                assert float(ours[s][k]) == pytest.approx(float(ref[s][k]), rel=1e-4, abs=1e-6), k
+
+
+def test_a_failed_run_is_reported_and_the_others_finish(tmp_path, monkeypatch):
+    train_pkg = importlib.import_module("modegan.train")  # the package: modegan.train is also the function
+    real_train = train_pkg.train
+
+    def failing(cfg=None, **kw):
+        if cfg is not None and cfg.train.seed == 1:
+            raise RuntimeError("simulated crash")
+        return real_train(cfg, **kw)
+
+    monkeypatch.setattr(train_pkg, "train", failing)
+    rows = tiny_bench(tmp_path, methods=["gan"], datasets=["ring8"], batch=False)
+    assert [r.status for r in rows] == ["finished", "failed"]
+    md = (tmp_path / "results.md").read_text()
+    assert "ring8 / gan / seed 1: failed: RuntimeError: simulated crash" in md
+    assert "[1/2]" in md
+    assert "simulated crash" in (tmp_path / "report.html").read_text()
+    assert (tmp_path / "runs/ring8/gan/seed1/error.txt").exists()
+    monkeypatch.setattr(train_pkg, "train", real_train)
+    rows = tiny_bench(tmp_path, methods=["gan"], datasets=["ring8"], batch=False)  # a rerun retries it
+    assert [r.status for r in rows] == ["finished", "finished"]
+
+
+def test_bench_rejects_unknown_names_before_training(tmp_path, capsys):
+    assert main(["bench", "mog", "--methods", "gan,nope", "--out", str(tmp_path / "b")]) == 2
+    assert "unknown preset 'nope'" in capsys.readouterr().err
+    assert main(["bench", "mog", "--datasets", "ring9", "--out", str(tmp_path / "b")]) == 2
+    assert "unknown dataset 'ring9'" in capsys.readouterr().err
+    assert not (tmp_path / "b").exists()
+
+
+# --- compare -----------------------------------------------------------------------------------------------
+
+
+def test_compare_rebuilds_the_tables_from_existing_runs(bench_dir, tmp_path):
+    rows = compare([bench_dir / "runs" / "ring8"], tmp_path)
+    assert {r.method for r in rows} == {"gan", "wgan"} and len(rows) == 4
+    ours = [r for r in read_csv(tmp_path / "results.csv")]
+    theirs = [r for r in read_csv(bench_dir / "results.csv") if r["dataset"] == "ring8"]
+    key = lambda r: (r["method"], r["seed"])  # noqa: E731
+    assert [{k: r[k] for k in METRICS} for r in sorted(ours, key=key)] == [
+        {k: r[k] for k in METRICS} for r in sorted(theirs, key=key)]
+    assert (tmp_path / "report.html").exists()
+
+
+def test_compare_labels_two_settings_of_one_preset_apart(bench_dir, tmp_path):
+    tiny_bench(tmp_path, methods=["gan"], datasets=["ring8"], overrides={**TINY, "g_optim": {"lr": 1e-3}})
+    rows = collect([bench_dir / "runs" / "ring8" / "gan", tmp_path / "runs"])
+    assert len({r.method for r in rows}) == 2 and all(r.method.startswith("gan@") for r in rows)
+
+
+def test_compare_prints_a_bootstrap_interval(bench_dir, tmp_path, capsys):
+    code = main(["compare", str(bench_dir / "runs"), "--out", str(tmp_path), "--diff", "gan,wgan",
+                 "--metric", "w1", "--dataset", "ring8"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "ring8: w1, gan - wgan = " in out and "95% percentile bootstrap" in out
+    assert main(["compare", str(bench_dir / "runs"), "--no-report", "--diff", "gan,veegan"]) == 2
+    assert "method 'veegan' is not among the runs" in capsys.readouterr().err
+    assert main(["compare", str(tmp_path / "nothing")]) == 2
