@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import csv
+import importlib
 import json
 import math
 
 import pytest
 
-import importlib
 from modegan.bench import bootstrap_diff, compare, run_mog
 from modegan.bench.mog import MOG_DATASETS
 from modegan.bench.published import PUBLISHED
@@ -150,7 +150,8 @@ def test_interrupted_bench_resumes_to_the_same_results(tmp_path, bench_dir, monk
     tiny_bench(tmp_path, **kw)
     assert (tmp_path / "runs/ring8/gan/seed0/generator.safetensors").stat().st_mtime_ns == finished_first
     ours = {r["seed"]: r for r in read_csv(tmp_path / "results.csv")}
-    ref = {r["seed"]: r for r in read_csv(bench_dir / "results.csv") if r["method"] == "gan" and r["dataset"] == "ring8"}
+    ref = {r["seed"]: r for r in read_csv(bench_dir / "results.csv")
+           if r["method"] == "gan" and r["dataset"] == "ring8"}
     for s in ("0", "1"):
         assert ours[s]["status"] == "finished"
         for k in METRICS:  # the reference may have trained as a batch: equal to float tolerance

@@ -140,33 +140,32 @@ def sample(
 
 @app.command()
 def demo(
-    out: Path = typer.Option(Path("runs/demo"), help="where the runs and the comparison go"),
-    data: str = typer.Option("grid25", help="dataset"),
-    steps: int = typer.Option(2000, help="generator steps per preset"),
+    out: Path = typer.Option(Path("runs/demo"), help="where the runs, results and report go"),
+    data: str = typer.Option("grid25", help="comma-separated datasets"),
+    steps: int = typer.Option(1500, help="generator steps per run"),
     presets: str = typer.Option("", help="comma-separated presets (default: the demo set)"),
-    seed: int = typer.Option(0, help="training seed"),
-    workers: int = typer.Option(2, help="presets trained at once, one process and one torch thread each"),
-    progress: bool = typer.Option(True, help="show progress bars (with --workers 1)"),
+    seeds: int = typer.Option(2, help="seeds per preset and dataset"),
+    workers: int = typer.Option(2, help="runs trained at once, one process and one torch thread each"),
 ):
-    """A short comparison of the presets on one dataset: metrics table and plots."""
+    """`bench mog` on a small budget: the demo presets, a results table and report.html."""
+    from modegan.bench.results import METRICS, cells
     from modegan.demo import DEMO_PRESETS, run_demo
-    from modegan.presets import get_preset
 
-    names = [p.strip() for p in presets.split(",") if p.strip()] or list(DEMO_PRESETS)
-    for name in names:
-        get_preset(name)  # unknown names fail before anything trains
-    console.print(f"training {len(names)} presets on {data} for {steps} steps with {workers} worker(s)")
-    rows = run_demo(out, data=data, steps=steps, presets=names, seed=seed, progress=progress, workers=workers,
-                    on_done=lambda r: console.print(f"  {r['preset']}: done in {r['elapsed_s']:.0f} s"))
-    table = Table(title=f"{data}, {steps} generator steps, seed {seed}")
-    cols = ["preset", "modes", "hqs", "rkl_modes", "jsd_grid", "w1", "time (s)"]
-    for c in cols:
-        table.add_column(c, justify="right")
-    for r in rows:
-        m = r["metrics"]
-        table.add_row(r["preset"], *(_fmt(m.get(k)) for k in cols[1:-1]), f"{r['elapsed_s']:.0f}")
-    console.print(table)
-    console.print(f"plots and results in {out}/ (comparison.png, results.md)")
+    names = _names(presets) or list(DEMO_PRESETS)
+    console.print(f"training {len(names)} presets x {seeds} seeds on {data} for {steps} steps, {workers} worker(s)")
+    rows = run_demo(out, datasets=_names(data), steps=steps, presets=names, seeds=seeds, workers=workers,
+                    on_done=lambda job, res: console.print(
+                        f"  {job[0].dataset} / {job[0].method} / seeds {', '.join(str(s.seed) for s in job)}: "
+                        + ", ".join(r["status"] for r in res)))
+    for d, methods in cells(rows).items():
+        table = Table(title=f"{d}, {steps} generator steps, mean (std) over {seeds} seed(s)")
+        for c in ("preset", *METRICS, "s/run"):
+            table.add_column(c, justify="right")
+        for m, cs in methods.items():
+            t = cs["elapsed_s"]
+            table.add_row(m, *(cs[k].format() for k in METRICS), "-" if not t.values else f"{t.mean:.0f}")
+        console.print(table)
+    console.print(f"report in {out}/report.html (tables in results.md, per-run rows in results.csv)")
 
 
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks: methods x datasets x seeds, with a report.")
