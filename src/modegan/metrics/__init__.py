@@ -1,5 +1,17 @@
-"""Evaluation metrics. Toy mixtures: benchmarks.md §2."""
+"""Evaluation metrics. Toy mixtures: benchmarks.md §2. Images: benchmarks.md §4–5 (classifier, images)."""
 
+from modegan.metrics.classifier import Classifier, MnistCNN, load_classifier, train_classifier
+from modegan.metrics.images import (
+    RandomCNN,
+    digit_metrics,
+    evaluate_images,
+    feature_metrics,
+    frechet_distance,
+    kid,
+    prdc,
+    stacked_kl,
+    stacked_modes,
+)
 from modegan.metrics.toy import (
     GridReference,
     Metric,
@@ -15,6 +27,19 @@ from modegan.metrics.toy import (
 )
 
 __all__ = [
+    "Classifier",
+    "MnistCNN",
+    "RandomCNN",
+    "digit_metrics",
+    "evaluate_images",
+    "feature_metrics",
+    "frechet_distance",
+    "kid",
+    "load_classifier",
+    "prdc",
+    "stacked_kl",
+    "stacked_modes",
+    "train_classifier",
     "GridReference",
     "Metric",
     "evaluate_toy",
