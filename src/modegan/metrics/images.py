@@ -34,7 +34,7 @@ from modegan.metrics.toy import Metric
 N_STACKED_SAMPLES = 26_000
 N_FEATURE_SAMPLES = 10_000
 NEAREST_K = 5
-ROW_BLOCK = 1024  # rows of a pairwise block: 1024 × 10,000 float64 = 80 MB
+ROW_BLOCK = 1024  # rows of a pairwise block: 1024 × 10,000 float32 = 40 MB
 FD_EPS = 1e-6
 RANDOM_CNN_SEED = 0
 
@@ -140,30 +140,43 @@ def frechet_distance(real, fake, protocol: dict | None = None) -> Metric:
                                 **(protocol or {})})
 
 
-def _kernel_sum(x: Tensor, y: Tensor, same: bool, block: int) -> float:
-    """Σ_ij k(x_i, y_j) for k(a, b) = (a·b/d + 1)³, skipping i = j when x is y; in row blocks."""
-    d = x.shape[1]
+def _kernel_block(a: Tensor, b: Tensor) -> Tensor:
+    """k(a_i, b_j) = (a·b/d + 1)³ for a block, fused: one addmm and an in-place cube."""
+    out = torch.ones(len(a), len(b), dtype=a.dtype)
+    return torch.addmm(out, a, b.T, alpha=1 / a.shape[1]).pow_(3)
+
+
+def _kernel_sum(x: Tensor, y: Tensor | None, block: int) -> float:
+    """Σ_ij k(x_i, y_j), or Σ_{i≠j} k(x_i, x_j) when y is None (then only the upper block triangle is
+    computed and off-block terms are doubled); row sums in x's dtype, the total in float64."""
     total = 0.0
     for start in range(0, len(x), block):
-        k = (x[start:start + block] @ y.T / d + 1) ** 3
-        if same:
-            k.diagonal(offset=start).zero_()
-        total += float(k.sum())
+        rows = x[start:start + block]
+        if y is None:
+            k = _kernel_block(rows, x[start:])
+            b = len(rows)
+            k[:, :b].fill_diagonal_(0)
+            total += float(k[:, :b].sum(1).double().sum()) + 2 * float(k[:, b:].sum(1).double().sum())
+        else:
+            total += float(_kernel_block(rows, y).sum(1).double().sum())
     return total
 
 
-def kid(real, fake, protocol: dict | None = None, block: int = ROW_BLOCK) -> Metric:
+def kid(real, fake, protocol: dict | None = None, block: int = ROW_BLOCK, dtype: torch.dtype = torch.float32) -> Metric:
     """KID: the unbiased MMD² U-statistic with the cubic polynomial kernel (x·y/d + 1)³ on all the samples
-    (Bińkowski et al. 2018), accumulated over row blocks; deterministic, no subsets drawn."""
+    (Bińkowski et al. 2018), accumulated over row blocks; deterministic, no subsets drawn. Kernels are
+    computed in `dtype` (float32: 4× faster than float64 on CPU, sums kept in float64)."""
     real, fake = _pair(real, fake)
     m, n = len(real), len(fake)
+    real, fake = real.to(dtype), fake.to(dtype)
     value = (
-        _kernel_sum(real, real, True, block) / (m * (m - 1))
-        + _kernel_sum(fake, fake, True, block) / (n * (n - 1))
-        - 2 * _kernel_sum(real, fake, False, block) / (m * n)
+        _kernel_sum(real, None, block) / (m * (m - 1))
+        + _kernel_sum(fake, None, block) / (n * (n - 1))
+        - 2 * _kernel_sum(real, fake, block) / (m * n)
     )
-    return Metric("kid", value, {"n_real": m, "n_fake": n, "dim": real.shape[1], "kernel": "(x.y/d + 1)^3",
-                                 "estimator": "unbiased MMD^2 over all pairs", **(protocol or {})})
+    proto = {"n_real": m, "n_fake": n, "dim": real.shape[1], "kernel": "(x.y/d + 1)^3",
+             "estimator": "unbiased MMD^2 over all pairs", "dtype": str(dtype).replace("torch.", "")}
+    return Metric("kid", value, {**proto, **(protocol or {})})
 
 
 def _kth_neighbour_distance(x: Tensor, k: int, block: int) -> Tensor:
@@ -177,11 +190,18 @@ def _kth_neighbour_distance(x: Tensor, k: int, block: int) -> Tensor:
     return out
 
 
-def prdc(real, fake, nearest_k: int = NEAREST_K, protocol: dict | None = None, block: int = ROW_BLOCK) -> dict:
+def prdc(
+    real, fake, nearest_k: int = NEAREST_K, protocol: dict | None = None, block: int = ROW_BLOCK,
+    dtype: torch.dtype = torch.float32,
+) -> dict:
     """Precision, recall (Kynkäänniemi et al. 2019), density, coverage (Naeem et al. 2020), exactly as
-    clovaai's `prdc.compute_prdc` (strict '<' against the k-th neighbour radius; Euclidean distances)."""
+    clovaai's `prdc.compute_prdc` (strict '<' against the k-th neighbour radius; Euclidean distances).
+    Distances are computed in `dtype` after centring both sets on the real mean (distances are unchanged,
+    rounding shrinks); float32 differs from float64 only for pairs within ~1e-6 relative of a radius."""
     real, fake = _pair(real, fake)
     k = _check_count(nearest_k, "nearest_k")
+    centre = real.mean(0)
+    real, fake = (real - centre).to(dtype), (fake - centre).to(dtype)
     real_r = _kth_neighbour_distance(real, k, block)
     fake_r = _kth_neighbour_distance(fake, k, block)
     in_real_ball = torch.zeros(len(fake), dtype=torch.long)  # per fake: how many real balls contain it
@@ -194,7 +214,7 @@ def prdc(real, fake, nearest_k: int = NEAREST_K, protocol: dict | None = None, b
         recalled[start:start + block] = (d < fake_r[None, :]).any(1)
         covered[start:start + block] = inside.any(1)
     proto = {"n_real": len(real), "n_fake": len(fake), "dim": real.shape[1], "nearest_k": k,
-             "definition": "clovaai prdc 0.2", **(protocol or {})}
+             "definition": "clovaai prdc 0.2", "dtype": str(dtype).replace("torch.", ""), **(protocol or {})}
     values = {
         "precision": float((in_real_ball > 0).double().mean()),
         "recall": float(recalled.double().mean()),
