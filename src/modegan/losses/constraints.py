@@ -31,13 +31,30 @@ def gradient_penalty(
     penalty's own gradient reaches the critic's parameters. Multiply by λ and reduce outside.
     With a packed critic (PacGAN) one input is `group` consecutive samples: they share ε and one norm.
     """
+    return penalty_at(critic, real, fake, interpolation_eps(real, generator, group), center, group)
+
+
+def interpolation_eps(real: Tensor, generator: torch.Generator, group: int = 1) -> Tensor:
+    """The ε of `gradient_penalty`, one per critic input: shape (n, 1, ...) for a batch `real` of n·group samples."""
     n = real.shape[0] // group
     eps_shape = (n,) + (1,) * (real.dim() - 1)
-    eps = torch.rand(eps_shape, generator=generator, device=real.device, dtype=real.dtype)
+    return torch.rand(eps_shape, generator=generator, device=real.device, dtype=real.dtype)
+
+
+def penalty_at(
+    critic: nn.Module, real: Tensor, fake: Tensor, eps: Tensor, center: float = 1.0, group: int = 1,
+    stacked: bool = False,
+) -> Tensor:
+    """The penalty at the interpolates of the given ε. `stacked`: real, fake and ε carry a leading axis of
+    independent runs (batched seeds, each ε drawn from its own generator); the result is then (S, n).
+    The critic's output for one run depends only on that run's inputs, so the gradient of the summed scores
+    is every input's own gradient."""
+    lead = int(stacked)
+    n = real.shape[lead] // group
     if group > 1:
-        eps = eps.repeat_interleave(group, dim=0)
+        eps = eps.repeat_interleave(group, dim=lead)
     x_hat = (eps * real.detach() + (1 - eps) * fake.detach()).requires_grad_(True)
     scores = critic(x_hat)
     (grad,) = torch.autograd.grad(scores.sum(), x_hat, create_graph=True)
-    norms = grad.reshape(n, -1).norm(dim=1)
+    norms = grad.reshape(*real.shape[:lead], n, -1).norm(dim=-1)
     return (norms - center) ** 2

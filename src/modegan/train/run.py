@@ -53,7 +53,7 @@ def _finite_params(parts: Parts) -> bool:
     return all(torch.isfinite(q).all() for m in parts.modules().values() for q in m.parameters())
 
 
-class _Progress:
+class ProgressBar:
     """A rich progress bar with steps/s and the latest metrics; silent when disabled."""
 
     def __init__(self, enabled: bool, total: int, start: int, label: str):
@@ -87,12 +87,12 @@ class _Progress:
         self.bar.update(self.task, completed=step, **fields)
 
 
-def _short(metrics: dict) -> str:
+def short_metrics(metrics: dict) -> str:
     keys = ("modes", "hqs", "rkl_modes", "jsd_grid", "w1")
     return " ".join(f"{k}={metrics[k].value:.3g}" for k in keys if k in metrics)
 
 
-def _restoring_torch_threads(fn):
+def restoring_torch_threads(fn):
     """Runs set `train.threads`; put the caller's thread count back afterwards."""
 
     @functools.wraps(fn)
@@ -106,7 +106,153 @@ def _restoring_torch_threads(fn):
     return wrapper
 
 
-@_restoring_torch_threads
+class Recorder:
+    """What one run directory records around the updates: the losses averaged since the last evaluation,
+    one metrics line an evaluation (with plots and TensorBoard), the last checkpoint, the summary.
+
+    Shared by `train` and the batched `train_seeds`, so a seed trained in a batch leaves the same files.
+    """
+
+    def __init__(self, run: RunDir, cfg: RunConfig, dataset: ToyDataset, parts: Parts, start: int, elapsed0: float):
+        self.run, self.cfg, self.dataset = run, cfg, dataset
+        self.base = {
+            "preset": cfg.preset, "dataset": dataset.describe(), "config_hash": config_hash(cfg),
+            "versions": {"modegan": modegan.__version__, "torch": torch.__version__},
+        }
+        if parts.diwgan is not None:
+            self.base["diwgan"] = {"autoencoder_mse": parts.diwgan.ae_mse,
+                                   "n_targets": int(parts.diwgan.targets.shape[0])}
+        self.label = f"{cfg.preset or 'custom'} on {cfg.data.name}"
+        self.last_ckpt, self.last_record = start, None
+        self.tb = _tensorboard(run.path) if cfg.train.tensorboard else None
+        self.t0 = time.perf_counter() - elapsed0
+        run.write_summary({**self.base, "status": "running", "step": start, "steps": cfg.train.steps})
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.t0
+
+    def evaluate(self, step: int, parts: Parts, losses: dict[str, float], weights: dict | None) -> dict:
+        """Evaluate `parts.G`, append the metrics line, plot; checkpoint when due. Returns the metrics."""
+        tc, run = self.cfg.train, self.run
+        if not _finite_params(parts):
+            raise TrainingDiverged("a network parameter became non-finite")
+        metrics, samples = evaluate(parts.G, self.dataset, self.cfg)
+        elapsed = self.elapsed()
+        record = {
+            "step": step,
+            "elapsed_s": round(elapsed, 3),
+            **losses,
+            "grad_norm_g": grad_norm(parts.G),
+            "grad_norm_d": grad_norm(parts.D),
+            **({"grad_norm_f": grad_norm(parts.F)} if parts.F is not None else {}),
+            **({"weights": weights} if weights is not None else {}),
+            "metrics": metric_values(metrics),
+            "protocol": {k: m.protocol for k, m in metrics.items()},
+        }
+        if tc.plots:
+            real = self.dataset.sample_real(len(samples), torch.Generator().manual_seed(tc.eval_seed + 1))
+            means = self.dataset.mixture.means if self.dataset.mixture is not None else None
+            scatter_png(run.sample_plot(step), samples, real, means, f"{self.label}, step {step}")
+        run.append_metrics(record)
+        if self.tb is not None:
+            _log_tensorboard(self.tb, record)
+        if step % (tc.ckpt_every or tc.eval_every) == 0 or step == tc.steps:
+            save_checkpoint(run.checkpoint, parts, step, elapsed)
+            self.last_ckpt = step
+        self.last_record = record
+        return metrics
+
+    def diverged(self, step: int, error: Exception) -> str:
+        msg = (f"training diverged at step {step}: {error}; the last good checkpoint "
+               f"(step {self.last_ckpt}) is kept in {self.run.checkpoint}")
+        self.run.write_summary({**self.base, "status": "diverged", "step": step, "error": msg,
+                                "last_checkpoint_step": self.last_ckpt})
+        return msg
+
+    def interrupted(self, step: int) -> None:
+        self.run.write_summary({**self.base, "status": "interrupted", "step": step,
+                                "last_checkpoint_step": self.last_ckpt})
+
+    def close(self) -> None:
+        if self.tb is not None:
+            self.tb.close()
+
+    def finish(self, G: torch.nn.Module) -> dict:
+        """Write the final generator and the summary."""
+        cfg, run = self.cfg, self.run
+        save_file(
+            {k: v.contiguous() for k, v in G.state_dict().items()},
+            str(run.generator),
+            metadata={"config": json.dumps(cfg.to_dict()), "step": str(cfg.train.steps)},
+        )
+        last_record = self.last_record or (run.read_metrics() or [None])[-1]
+        summary = {
+            **self.base, "status": "finished", "step": cfg.train.steps,
+            "elapsed_s": round(self.elapsed(), 3),
+            "metrics": last_record["metrics"] if last_record else {},
+            "protocol": last_record["protocol"] if last_record else {},
+        }
+        run.write_summary(summary)
+        return summary
+
+
+class LossSums:
+    """Running sums of the step losses since the last evaluation (tensors of any shape: (S,) when batched)."""
+
+    def __init__(self):
+        self.sums: dict[str, torch.Tensor] = {}
+        self.n = 0
+
+    def add(self, out: dict[str, torch.Tensor]) -> None:
+        for k, v in out.items():
+            self.sums[k] = self.sums[k] + v if k in self.sums else v
+        self.n += 1
+
+    def means(self, seed: int | None = None) -> dict[str, float]:
+        return {k: float(v if seed is None else v[seed]) / self.n for k, v in self.sums.items()}
+
+
+def check_config(cfg: RunConfig) -> None:
+    """What a run needs beyond the config's own validation; also sets the training threads."""
+    tc = cfg.train
+    if tc.steps < 1:
+        raise ModeganError(f"train.steps: must be a positive integer, got {tc.steps}")
+    torch.set_num_threads(tc.threads)
+    ckpt_every = tc.ckpt_every or tc.eval_every
+    if ckpt_every % tc.eval_every:
+        raise ModeganError(f"train.ckpt_every ({ckpt_every}) must be a multiple of train.eval_every ({tc.eval_every})")
+
+
+def run_dataset(cfg: RunConfig) -> ToyDataset:
+    dataset = load_dataset(cfg.data.name, seed=cfg.data.seed, n_train=cfg.data.n_train,
+                           mode_probs=cfg.data.mode_probs)
+    if any(n.startswith("data") for n in cfg.weighting.disc_real) and dataset.weights is None:
+        raise ModeganError("weighting.disc_real: data weights need a dataset that carries them "
+                           "(set data.mode_probs to draw a biased training set with known weights)")
+    return dataset
+
+
+def open_parts(cfg: RunConfig, dataset: ToyDataset, run: RunDir, state: dict | None, overwrite: bool) -> Parts:
+    """The parts of a new run (run directory created, step-0 checkpoint written) or of a resumed one."""
+    parts = build_parts(cfg, dataset.dim)
+    if state is None:
+        run.create(cfg, overwrite)
+    if cfg.diwgan.enabled:
+        attach_diwgan(parts, dataset.train, run.path)
+    if state is None:
+        save_checkpoint(run.checkpoint, parts, 0, 0.0)  # so there is always a last good checkpoint
+    else:
+        restore(parts, state)
+        run.truncate_metrics(state["step"])
+        run.write_config(cfg)
+    return parts
+
+
+def eval_due(step: int, tc) -> bool:
+    return step % tc.eval_every == 0 or step == tc.steps
+
+
+@restoring_torch_threads
 def train(
     config: RunConfig | dict | str | Path | None = None,
     *,
@@ -138,116 +284,38 @@ def train(
             cfg.train.steps = steps
         run, state = RunDir(out), None
     tc = cfg.train
-    if tc.steps < 1:
-        raise ModeganError(f"train.steps: must be a positive integer, got {tc.steps}")
-    torch.set_num_threads(tc.threads)
-    ckpt_every = tc.ckpt_every or tc.eval_every
-    if ckpt_every % tc.eval_every:
-        raise ModeganError(f"train.ckpt_every ({ckpt_every}) must be a multiple of train.eval_every ({tc.eval_every})")
-
-    dataset = load_dataset(cfg.data.name, seed=cfg.data.seed, n_train=cfg.data.n_train,
-                           mode_probs=cfg.data.mode_probs)
-    if any(n.startswith("data") for n in cfg.weighting.disc_real) and dataset.weights is None:
-        raise ModeganError("weighting.disc_real: data weights need a dataset that carries them "
-                           "(set data.mode_probs to draw a biased training set with known weights)")
-    parts = build_parts(cfg, dataset.dim)
-    tb = _tensorboard(run.path) if tc.tensorboard else None
-    start, elapsed0 = 0, 0.0
-    if state is None:
-        run.create(cfg, overwrite)
-    if cfg.diwgan.enabled:
-        attach_diwgan(parts, dataset.train, run.path)
-    if state is None:
-        save_checkpoint(run.checkpoint, parts, 0, 0.0)  # so there is always a last good checkpoint
-    else:
-        restore(parts, state)
-        start, elapsed0 = state["step"], state["elapsed_s"]
-        run.truncate_metrics(start)
-        run.write_config(cfg)
-
-    base = {
-        "preset": cfg.preset, "dataset": dataset.describe(), "config_hash": config_hash(cfg),
-        "versions": {"modegan": modegan.__version__, "torch": torch.__version__},
-    }
-    if parts.diwgan is not None:
-        base["diwgan"] = {"autoencoder_mse": parts.diwgan.ae_mse, "n_targets": int(parts.diwgan.targets.shape[0])}
-    run.write_summary({**base, "status": "running", "step": start, "steps": tc.steps})
+    check_config(cfg)
+    dataset = run_dataset(cfg)
+    parts = open_parts(cfg, dataset, run, state, overwrite)
+    start = 0 if state is None else state["step"]
+    rec = Recorder(run, cfg, dataset, parts, start, 0.0 if state is None else state["elapsed_s"])
     train_set, train_weights, bs = dataset.train, dataset.weights, tc.batch_size
-    last_ckpt, last_record = start, None
-    sums: dict[str, torch.Tensor] = {}
-    n_sum = 0
-    t0 = time.perf_counter() - elapsed0
-    label = f"{cfg.preset or 'custom'} on {cfg.data.name}"
+    sums = LossSums()
     step = start
     try:
-        with _Progress(progress, tc.steps, start, label) as bar:
+        with ProgressBar(progress, tc.steps, start, rec.label) as bar:
             for step in range(start + 1, tc.steps + 1):
                 out_t = train_step(parts, train_set, bs, train_weights)
-                for k, v in out_t.items():
-                    sums[k] = sums[k] + v if k in sums else v
-                n_sum += 1
+                sums.add(out_t)
                 if not (math.isfinite(out_t["d_loss"].item()) and math.isfinite(out_t["g_loss"].item())):
                     bad = [k for k, v in out_t.items() if not math.isfinite(v.item())]
                     raise TrainingDiverged(f"{', '.join(bad)} became non-finite")
                 if step % 25 == 0:
                     bar.update(step)
-                if step % tc.eval_every and step != tc.steps:
+                if not eval_due(step, tc):
                     continue
-                if not _finite_params(parts):
-                    raise TrainingDiverged("a network parameter became non-finite")
-                metrics, samples = evaluate(parts.G, dataset, cfg)
-                elapsed = time.perf_counter() - t0
-                record = {
-                    "step": step,
-                    "elapsed_s": round(elapsed, 3),
-                    **{k: float(v) / n_sum for k, v in sums.items()},
-                    "grad_norm_g": grad_norm(parts.G),
-                    "grad_norm_d": grad_norm(parts.D),
-                    **({"grad_norm_f": grad_norm(parts.F)} if parts.F is not None else {}),
-                    **({"weights": parts.weighting.last_diagnostics()} if parts.weighting is not None else {}),
-                    "metrics": metric_values(metrics),
-                    "protocol": {k: m.protocol for k, m in metrics.items()},
-                }
-                sums, n_sum = {}, 0
-                if tc.plots:
-                    real = dataset.sample_real(len(samples), torch.Generator().manual_seed(tc.eval_seed + 1))
-                    means = dataset.mixture.means if dataset.mixture is not None else None
-                    scatter_png(run.sample_plot(step), samples, real, means, f"{label}, step {step}")
-                run.append_metrics(record)
-                if tb is not None:
-                    _log_tensorboard(tb, record)
-                if step % ckpt_every == 0 or step == tc.steps:
-                    save_checkpoint(run.checkpoint, parts, step, elapsed)
-                    last_ckpt = step
-                last_record = record
-                bar.update(step, _short(metrics))
+                weights = parts.weighting.last_diagnostics() if parts.weighting is not None else None
+                metrics = rec.evaluate(step, parts, sums.means(), weights)
+                sums = LossSums()
+                bar.update(step, short_metrics(metrics))
     except TrainingDiverged as e:
-        msg = (f"training diverged at step {step}: {e}; the last good checkpoint "
-               f"(step {last_ckpt}) is kept in {run.checkpoint}")
-        run.write_summary({**base, "status": "diverged", "step": step, "error": msg,
-                           "last_checkpoint_step": last_ckpt})
-        raise TrainingDiverged(msg) from None
+        raise TrainingDiverged(rec.diverged(step, e)) from None
     except KeyboardInterrupt:
-        run.write_summary({**base, "status": "interrupted", "step": step, "last_checkpoint_step": last_ckpt})
+        rec.interrupted(step)
         raise
     finally:
-        if tb is not None:
-            tb.close()
-
-    save_file(
-        {k: v.contiguous() for k, v in parts.G.state_dict().items()},
-        str(run.generator),
-        metadata={"config": json.dumps(cfg.to_dict()), "step": str(tc.steps)},
-    )
-    last_record = last_record or (run.read_metrics() or [None])[-1]
-    summary = {
-        **base, "status": "finished", "step": tc.steps,
-        "elapsed_s": round(time.perf_counter() - t0, 3),
-        "metrics": last_record["metrics"] if last_record else {},
-        "protocol": last_record["protocol"] if last_record else {},
-    }
-    run.write_summary(summary)
-    return summary
+        rec.close()
+    return rec.finish(parts.G)
 
 
 def _tensorboard(path: Path):

@@ -19,7 +19,8 @@ from modegan.losses.veegan import reconstruction_error, veegan_d_terms
 from modegan.train.parts import Parts
 
 
-def _weights(p: Parts, role: str, scores: Tensor, per_sample_loss: Tensor, data_weights: Tensor | None = None):
+def term_weights(p: Parts, role: str, scores: Tensor, per_sample_loss: Tensor, data_weights: Tensor | None = None):
+    """The role's sample weights, or None when it is unweighted (also for the batched parts: same fields)."""
     if p.weighting is None or not p.weighting.active(role):
         return None
     return p.weighting.weights(role, scores=scores, per_sample_loss=per_sample_loss, step=p.step,
@@ -33,21 +34,31 @@ def discriminator_step(p: Parts, real: Tensor, real_weights: Tensor | None = Non
     cfg = p.cfg.loss
     with torch.no_grad():
         fake = p.G(p.G.sample_z(real.shape[0], p.rng))
-    s_real, s_fake = p.D(real), p.D(fake)
-    l_real, l_fake = p.loss.d_real(s_real), p.loss.d_fake(s_fake)
-    loss = (reduce(l_real, _weights(p, "disc_real", s_real, l_real, real_weights))
-            + reduce(l_fake, _weights(p, "disc_fake", s_fake, l_fake)))
+    loss = critic_loss(p, real, fake, real_weights)
     out = {"d_loss": loss.detach()}
     if cfg.gp_weight > 0:
         gp = gradient_penalty(p.D, real, fake, p.rng, center=cfg.gp_center, group=p.cfg.scheme.pack).mean()
         loss = loss + cfg.gp_weight * gp
         out["gp"] = gp.detach()
+    update_critic(p, loss)
+    return out
+
+
+def critic_loss(p, real: Tensor, fake: Tensor, real_weights: Tensor | None, reduce_term=reduce) -> Tensor:
+    """The weighted d_real + d_fake; the batched trainer reduces per seed (`reduce_term`) on `BatchedParts`."""
+    s_real, s_fake = p.D(real), p.D(fake)
+    l_real, l_fake = p.loss.d_real(s_real), p.loss.d_fake(s_fake)
+    return (reduce_term(l_real, term_weights(p, "disc_real", s_real, l_real, real_weights))
+            + reduce_term(l_fake, term_weights(p, "disc_fake", s_fake, l_fake)))
+
+
+def update_critic(p, loss: Tensor) -> None:
+    """One optimiser step on the discriminator's scalar loss, then clip if the run clips."""
     p.d_opt.zero_grad(set_to_none=True)
     loss.backward()
     p.d_opt.step()
-    if cfg.clip is not None:
-        clip_weights_(p.D, cfg.clip)
-    return out
+    if p.cfg.loss.clip is not None:
+        clip_weights_(p.D, p.cfg.loss.clip)
 
 
 def generator_step(p: Parts, batch_size: int, real: Tensor) -> dict[str, Tensor]:
@@ -61,7 +72,7 @@ def generator_step(p: Parts, batch_size: int, real: Tensor) -> dict[str, Tensor]
 
     def g_term(scores: Tensor) -> Tensor:
         per_sample = p.loss.g(scores)
-        return reduce(per_sample, _weights(p, "gen", scores, per_sample))
+        return reduce(per_sample, term_weights(p, "gen", scores, per_sample))
 
     k = p.cfg.scheme.unroll
     if k:

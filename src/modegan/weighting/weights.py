@@ -4,6 +4,7 @@ Every function returns a (B,) tensor with mean 1 over the batch (except `fixed(.
 which keeps the dataset's own scale), so a term is reduced as `(w * term).mean()` and has the scale of the
 unweighted `term.mean()`: learning rates transfer (§1.6 rule 2). Weights are formed in log space and
 normalised with a softmax, never as D/(1 - D), which overflows as D -> 1 (§1.6 rule 1).
+The batched trainer passes (S, B) tensors, one row per seed; every function works along the last axis.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ TOPK_DEFAULTS = {"start": 1.0, "decay": 0.99, "min_rate": 0.5, "every": 1}
 
 
 def _check_batch(x: Tensor, what: str) -> Tensor:
-    if not isinstance(x, Tensor) or x.dim() != 1 or x.shape[0] < 1:
+    """One value per sample along the last axis; a leading axis stacks independent runs (batched seeds)."""
+    if not isinstance(x, Tensor) or x.dim() not in (1, 2) or x.shape[-1] < 1:
         shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
         raise ModeganError(f"{what} must be a non-empty 1-D tensor (one value per sample), got {shape}")
     return x
@@ -41,7 +43,7 @@ def _check_positive(value: object, what: str) -> float:
 def normalise(log_w: Tensor) -> Tensor:
     """B · softmax(log_w): mean-1 weights from log weights; adding a constant to log_w changes nothing."""
     log_w = _check_batch(log_w, "log weights")
-    return log_w.shape[0] * torch.softmax(log_w, dim=0)
+    return log_w.shape[-1] * torch.softmax(log_w, dim=-1)
 
 
 def density_ratio(scores: Tensor, temperature: float = 1.0, detach: bool = True) -> Tensor:
@@ -79,11 +81,11 @@ def top_k(scores: Tensor, rate: float) -> Tensor:
     scores = _check_batch(scores, "scores")
     if isinstance(rate, bool) or not isinstance(rate, numbers.Real) or not 0 < rate <= 1:
         raise ModeganError(f"top-k rate must be in (0, 1], got {rate!r}")
-    b = scores.shape[0]
+    b = scores.shape[-1]
     k = min(b, max(1, int(rate * b)))
-    kept = torch.topk(scores.detach(), k).indices
-    w = torch.zeros(b, dtype=scores.dtype, device=scores.device)
-    return w.index_fill_(0, kept, b / k)
+    kept = torch.topk(scores.detach(), k, dim=-1).indices
+    w = torch.zeros(scores.shape, dtype=scores.dtype, device=scores.device)
+    return w.scatter_(-1, kept, b / k)
 
 
 def top_k_rate(step: int, start: float = 1.0, decay: float = 0.99, min_rate: float = 0.5, every: int = 1) -> float:
@@ -107,7 +109,7 @@ def fixed(data_weights: Tensor, self_normalised: bool) -> Tensor:
     B·w/Σw, mean 1 over the batch, for weights known only up to a constant.
     """
     w = _check_batch(data_weights, "data weights").detach()
-    return w.shape[0] * w / w.sum() if self_normalised else w
+    return w.shape[-1] * w / w.sum(-1, keepdim=True) if self_normalised else w
 
 
 def combine(*weights: Tensor) -> Tensor:
@@ -121,11 +123,11 @@ def combine(*weights: Tensor) -> Tensor:
 
 def ess(w: Tensor) -> Tensor:
     """Effective sample size (Σw)²/Σw², between 1 (one sample carries all weight) and B (uniform)."""
-    return w.sum() ** 2 / (w * w).sum()
+    return w.sum(-1) ** 2 / (w * w).sum(-1)
 
 
 def max_over_mean(w: Tensor) -> Tensor:
-    return w.max() / w.mean()
+    return w.amax(-1) / w.mean(-1)
 
 
 class SampleWeighting:
@@ -197,8 +199,10 @@ class SampleWeighting:
         self._last[role] = w.detach()
         return w
 
-    def last_diagnostics(self) -> dict[str, dict[str, float]]:
-        """{role: {"ess": ..., "max_over_mean": ...}} for the last weights of each weighted role (host sync)."""
-        return {
-            role: {"ess": float(ess(w)), "max_over_mean": float(max_over_mean(w))} for role, w in self._last.items()
-        }
+    def last_diagnostics(self, seed: int | None = None) -> dict[str, dict[str, float]]:
+        """{role: {"ess": ..., "max_over_mean": ...}} for the last weights of each weighted role (host sync).
+
+        `seed` picks one run's row when the weights were computed for stacked seeds, shape (S, B).
+        """
+        last = self._last if seed is None else {role: w[seed] for role, w in self._last.items()}
+        return {role: {"ess": float(ess(w)), "max_over_mean": float(max_over_mean(w))} for role, w in last.items()}

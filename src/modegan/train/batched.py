@@ -1,0 +1,331 @@
+"""Train S seeds of one configuration as one batch of independent models.
+
+The benchmark networks are so small that a CPU step is mostly per-op overhead, so S seeds trained one
+after another pay it S times. Here the S networks are stacked (`nets.batched`) and one step updates
+all of them, while every seed stays exactly its own run:
+
+- weights: the stacked nets are built from S `build_parts` results, so they start from each seed's init;
+- optimisers: Adam, RMSProp and SGD (with weight decay) are elementwise, so one optimiser over the
+  stacked parameters is S per-seed optimisers;
+- randomness: each seed keeps its own training generator (seed + 1) and draws z, batch indices and the
+  penalty's ε in the order and shapes of a separate run; the draws are then stacked;
+- losses: a per-seed mean (or weighted mean) over the batch, summed over seeds, so each seed's gradient
+  is its separate-run gradient; the critic's outputs for one seed depend only on its own inputs, so the
+  gradient penalty's input gradients are per seed too; weight clipping is elementwise.
+
+Each seed's run directory is written by the same `Recorder` as `train`, with unstacked checkpoints that
+the unbatched `train(resume=...)` continues. A seed that diverges is written off like `train` does and
+the others keep training.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from modegan.config import RunConfig, config_from_any
+from modegan.data import ToyDataset
+from modegan.errors import ModeganError
+from modegan.losses.adversarial import AdversarialLoss
+from modegan.losses.constraints import interpolation_eps, penalty_at
+from modegan.nets.batched import BatchedDiscriminator, BatchedGenerator
+from modegan.train.checkpoint import read_checkpoint
+from modegan.train.parts import Parts, build_optimizer, build_weighting
+from modegan.train.run import (
+    LossSums,
+    ProgressBar,
+    Recorder,
+    TrainingDiverged,
+    check_config,
+    eval_due,
+    open_parts,
+    restoring_torch_threads,
+    run_dataset,
+    short_metrics,
+    train,
+)
+from modegan.train.rundir import RunDir
+from modegan.train.steps import batch_indices, critic_loss, term_weights, update_critic
+from modegan.weighting import SampleWeighting
+
+
+def batch_unsupported(cfg: RunConfig) -> str | None:
+    """None when this config can train as a batch of seeds; otherwise a one-line reason."""
+    m, s = cfg.model, cfg.scheme
+    if cfg.diwgan.enabled:
+        return "diwgan: per-seed assignment problems and KDEs are not stacked"
+    if s.veegan:
+        return "veegan: the reconstructor and the joint discriminator are not stacked"
+    if s.unroll:
+        return "unrolled: the differentiable discriminator steps are not stacked"
+    if m.g_norm != "none" or m.d_norm != "none":
+        return "model.g_norm/d_norm: normalisation layers are not stacked"
+    if m.spectral_norm:
+        return "model.spectral_norm: per-seed power iterations are not stacked"
+    return None
+
+
+# --- stacked parts and their updates --------------------------------------------------------------------
+
+
+def stack_optimizer_states(states: list[dict]) -> dict:
+    """S optimiser state dicts of unstacked networks -> one for the stacked parameters (leading seed axis)."""
+    out = copy.deepcopy(states[0])
+    for j, st in out["state"].items():
+        for k, v in st.items():
+            if isinstance(v, Tensor) and v.dim() > 0:
+                st[k] = torch.stack([s["state"][j][k] for s in states])
+    return out  # scalar entries (Adam's step count) are the same for every seed
+
+
+def unstack_optimizer_state(state: dict, i: int) -> dict:
+    """Seed i's optimiser state dict, as an optimiser over the unstacked network holds it."""
+    return {
+        "state": {j: {k: v[i].clone() if isinstance(v, Tensor) and v.dim() > 0 else copy.deepcopy(v)
+                      for k, v in st.items()} for j, st in state["state"].items()},
+        "param_groups": copy.deepcopy(state["param_groups"]),
+    }
+
+
+@dataclass
+class BatchedParts:
+    """`Parts` for S stacked seeds; the field names match, so `term_weights` serves both."""
+
+    G: BatchedGenerator
+    D: BatchedDiscriminator
+    g_opt: torch.optim.Optimizer
+    d_opt: torch.optim.Optimizer
+    loss: AdversarialLoss
+    cfg: RunConfig
+    rngs: list[torch.Generator]  # each seed's own training generator (the one its Parts holds)
+    weighting: SampleWeighting | None = None
+    step: int = 0
+
+    @classmethod
+    def stack(cls, seeds: list[Parts]) -> BatchedParts:
+        cfg = seeds[0].cfg
+        G = BatchedGenerator([p.G for p in seeds])
+        D = BatchedDiscriminator([p.D for p in seeds])
+        g_opt, d_opt = build_optimizer(G.parameters(), cfg.g_optim), build_optimizer(D.parameters(), cfg.d_optim)
+        g_opt.load_state_dict(stack_optimizer_states([p.g_opt.state_dict() for p in seeds]))
+        d_opt.load_state_dict(stack_optimizer_states([p.d_opt.state_dict() for p in seeds]))
+        return cls(G=G, D=D, g_opt=g_opt, d_opt=d_opt, loss=seeds[0].loss, cfg=cfg, rngs=[p.rng for p in seeds],
+                   weighting=build_weighting(cfg), step=seeds[0].step)
+
+    def unstack_into(self, i: int, p: Parts) -> None:
+        """Seed i's networks, gradients, optimiser states and step into its unstacked Parts."""
+        self.G.unstack_into(i, p.G)
+        self.D.unstack_into(i, p.D)
+        p.g_opt.load_state_dict(unstack_optimizer_state(self.g_opt.state_dict(), i))
+        p.d_opt.load_state_dict(unstack_optimizer_state(self.d_opt.state_dict(), i))
+        p.step = self.step
+
+
+def _per_seed(term: Tensor, weights: Tensor | None) -> Tensor:
+    """Each seed's (weighted) batch mean, shape (S,): `reduce` of `losses.adversarial` row by row."""
+    return (term if weights is None else weights * term).mean(-1)
+
+
+def batched_discriminator_step(p: BatchedParts, real: Tensor, real_weights: Tensor | None = None) -> dict:
+    """`steps.discriminator_step` for stacked seeds: real (S, B, d); the losses come back per seed."""
+    cfg = p.cfg.loss
+    with torch.no_grad():
+        fake = p.G(p.G.sample_z(real.shape[1], p.rngs))
+    loss = critic_loss(p, real, fake, real_weights, reduce_term=_per_seed)
+    out = {"d_loss": loss.detach()}
+    if cfg.gp_weight > 0:
+        group = p.cfg.scheme.pack
+        eps = torch.stack([interpolation_eps(real[0], g, group) for g in p.rngs])
+        gp = penalty_at(p.D, real, fake, eps, center=cfg.gp_center, group=group, stacked=True).mean(-1)
+        loss = loss + cfg.gp_weight * gp
+        out["gp"] = gp.detach()
+    update_critic(p, loss.sum())
+    return out
+
+
+def batched_generator_step(p: BatchedParts, batch_size: int) -> dict:
+    fake = p.G(p.G.sample_z(batch_size, p.rngs))
+    scores = p.D(fake)
+    per_sample = p.loss.g(scores)
+    loss = _per_seed(per_sample, term_weights(p, "gen", scores, per_sample))
+    p.g_opt.zero_grad(set_to_none=True)
+    loss.sum().backward(inputs=list(p.G.parameters()))
+    p.g_opt.step()
+    return {"g_loss": loss.detach()}
+
+
+def batched_train_step(p: BatchedParts, train: Tensor, batch_size: int, weights: Tensor | None = None) -> dict:
+    """`steps.train_step` for stacked seeds; every seed draws from its own generator in the same order."""
+    batch_size *= p.cfg.scheme.pack
+    for _ in range(p.cfg.loss.n_critic):
+        idx = torch.stack([batch_indices(train.shape[0], batch_size, g) for g in p.rngs])
+        real = train[idx]
+        out = batched_discriminator_step(p, real, None if weights is None else weights[idx])
+    out.update(batched_generator_step(p, batch_size))
+    p.step += 1
+    return out
+
+
+# --- the loop ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Seed:
+    index: int  # position in the caller's list
+    cfg: RunConfig
+    run: RunDir
+    state: dict | None  # the checkpoint it resumes from; None for a new run
+    parts: Parts | None = None
+    rec: Recorder | None = None
+
+
+def _without_steps(cfg: RunConfig) -> dict:
+    d = cfg.to_dict()
+    d["train"] = {**d["train"], "steps": None}
+    return d
+
+
+def _plan(seed: _Seed, overwrite: bool) -> dict | None:
+    """The finished summary of a seed with nothing left to do; else None, with `seed.state` set to resume."""
+    run, cfg = seed.run, seed.cfg
+    if overwrite or not run.has_run():
+        return None
+    if _without_steps(run.read_config()) != _without_steps(cfg):
+        raise ModeganError(f"{run.path} already holds a run of another config; choose another output "
+                           "directory (or pass overwrite=True)")
+    summary = run.read_summary()
+    if summary is not None and summary.get("status") == "finished" and summary.get("step") == cfg.train.steps:
+        return summary
+    seed.state = read_checkpoint(run.checkpoint)
+    if seed.state["step"] > cfg.train.steps:
+        raise ModeganError(f"{run.checkpoint} is at step {seed.state['step']}, past train.steps {cfg.train.steps}")
+    return None
+
+
+def _one_by_one(seed: _Seed, overwrite: bool) -> dict:
+    """The unbatched fallback: `train` (resuming where there is a checkpoint); a divergence is its summary."""
+    try:
+        if seed.state is not None:
+            return train(resume=seed.run.path, steps=seed.cfg.train.steps)
+        return train(seed.cfg, out=seed.run.path, overwrite=overwrite)
+    except TrainingDiverged:
+        return seed.run.read_summary()
+
+
+@restoring_torch_threads
+def train_seeds(configs: list[RunConfig], outs: list[str | Path], *, overwrite: bool = False,
+                progress: bool = False) -> list[dict]:
+    """Train configs that differ only in train.seed as one batch; return one summary per seed, exactly what
+    `train()` returns and writes (a diverged seed's summary has status 'diverged').
+
+    Seeds whose run directories hold checkpoints continue from them (batched with the seeds at the same
+    step); finished seeds are skipped. A config that cannot batch (`batch_unsupported`) trains seed by seed.
+    """
+    if len(configs) != len(outs):
+        raise ModeganError(f"train_seeds: {len(configs)} configs but {len(outs)} output directories")
+    cfgs = [config_from_any(c) for c in configs]
+    if len({Path(o).resolve() for o in outs}) != len(outs):
+        raise ModeganError("train_seeds: two seeds share an output directory")
+    if any(_without_seed(c) != _without_seed(cfgs[0]) for c in cfgs):
+        raise ModeganError("train_seeds: the configs must differ only in train.seed")
+    if not cfgs:
+        return []
+    check_config(cfgs[0])
+    seeds = [_Seed(i, c, RunDir(o), None) for i, (c, o) in enumerate(zip(cfgs, outs, strict=True))]
+    results = {s.index: summary for s in seeds if (summary := _plan(s, overwrite)) is not None}
+    todo = [s for s in seeds if s.index not in results]
+    reason = batch_unsupported(cfgs[0])
+    if reason is not None and todo:
+        warnings.warn(f"train_seeds: {reason}; training the {len(todo)} seeds one after another", stacklevel=3)
+        results.update({s.index: _one_by_one(s, overwrite) for s in todo})
+    elif todo:
+        dataset = run_dataset(cfgs[0])
+        starts = sorted({0 if s.state is None else s.state["step"] for s in todo})
+        for start in starts:  # seeds resumed from different steps train as separate batches
+            group = [s for s in todo if (0 if s.state is None else s.state["step"]) == start]
+            results.update(_train_batch(group, dataset, overwrite, progress))
+    return [results[i] for i in range(len(cfgs))]
+
+
+def _without_seed(cfg: RunConfig) -> dict:
+    d = cfg.to_dict()
+    d["train"] = {**d["train"], "seed": None}
+    return d
+
+
+def _train_batch(seeds: list[_Seed], dataset: ToyDataset, overwrite: bool, progress: bool) -> dict[int, dict]:
+    """Train seeds that all start at the same step as one stacked batch; returns their summaries by index."""
+    start = 0 if seeds[0].state is None else seeds[0].state["step"]
+    for s in seeds:
+        s.parts = open_parts(s.cfg, dataset, s.run, s.state, overwrite)
+        s.rec = Recorder(s.run, s.cfg, dataset, s.parts, start, 0.0 if s.state is None else s.state["elapsed_s"])
+    everyone, results = list(seeds), {}
+    tc = seeds[0].cfg.train
+    bp = BatchedParts.stack([s.parts for s in seeds])
+    sums = LossSums()
+    step = start
+
+    def write_off(bad: dict[int, Exception]) -> None:
+        """Diverged seeds get their summary and leave the batch; the others are restacked without them."""
+        nonlocal seeds, bp
+        for j, e in bad.items():
+            msg = seeds[j].rec.diverged(step, e)
+            warnings.warn(f"train_seeds: seed {seeds[j].cfg.train.seed}: {msg}", stacklevel=4)
+            results[seeds[j].index] = seeds[j].run.read_summary()
+        keep = [j for j in range(len(seeds)) if j not in bad]
+        for j in keep:
+            bp.unstack_into(j, seeds[j].parts)
+        seeds = [seeds[j] for j in keep]
+        sums.sums = {k: v[keep] for k, v in sums.sums.items()}
+        bp = BatchedParts.stack([s.parts for s in seeds]) if seeds else bp
+
+    label = f"{seeds[0].rec.label}, {len(seeds)} seeds"
+    try:
+        with ProgressBar(progress, tc.steps, start, label) as bar:
+            for step in range(start + 1, tc.steps + 1):
+                out = batched_train_step(bp, dataset.train, tc.batch_size, dataset.weights)
+                sums.add(out)
+                finite = torch.isfinite(out["d_loss"]) & torch.isfinite(out["g_loss"])
+                if not bool(finite.all()):
+                    write_off({j: TrainingDiverged(f"{', '.join(_non_finite(out, j))} became non-finite")
+                               for j in range(len(seeds)) if not finite[j]})
+                    if not seeds:
+                        break
+                if step % 25 == 0:
+                    bar.update(step)
+                if not eval_due(step, tc):
+                    continue
+                bad, info = {}, None
+                for j, s in enumerate(seeds):
+                    bp.unstack_into(j, s.parts)
+                    weights = bp.weighting.last_diagnostics(j) if bp.weighting is not None else None
+                    try:
+                        info = short_metrics(s.rec.evaluate(step, s.parts, sums.means(j), weights))
+                    except TrainingDiverged as e:
+                        bad[j] = e
+                sums = LossSums()
+                if bad:
+                    write_off(bad)
+                    if not seeds:
+                        break
+                bar.update(step, info)
+    except KeyboardInterrupt:
+        for s in seeds:
+            s.rec.interrupted(step)
+        raise
+    finally:
+        for s in everyone:
+            s.rec.close()
+    for s in seeds:  # the last evaluation (always at the final step) unstacked their generators
+        results[s.index] = s.rec.finish(s.parts.G)
+    return results
+
+
+def _non_finite(out: dict[str, Tensor], j: int) -> list[str]:
+    return [k for k, v in out.items() if not math.isfinite(float(v[j]))]
