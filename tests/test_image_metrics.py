@@ -298,7 +298,7 @@ REAL_MNIST = Path("/work/shared/data/mnist")
 
 @pytest.mark.skipif(
     not (REAL_MNIST / "t10k-images-idx3-ubyte.gz").is_file() or not default_classifier_path().is_file(),
-    reason="needs the real MNIST files and a trained classifier (python -m modegan.metrics.classifier)",
+    reason="needs the real MNIST files and a trained classifier (modegan.metrics.classifier.main)",
 )
 def test_trained_classifier_on_real_test_digits():
     from modegan.data.images import load_mnist
