@@ -130,25 +130,31 @@ def test_rerun_trains_nothing(bench_dir):
     assert before == after and len(before) == 8
 
 
-def test_interrupted_bench_resumes_to_the_same_results(tmp_path, bench_dir, monkeypatch):
+@pytest.mark.parametrize("batch", [False, True])
+def test_interrupted_bench_resumes_to_the_same_results(tmp_path, bench_dir, monkeypatch, batch):
     run_module = importlib.import_module("modegan.train.run")
     real_evaluate, calls = run_module.evaluate, []
 
     def interrupting(*a, **kw):
         calls.append(1)
-        if len(calls) == 7:  # in the second run, after its first checkpoint
+        if len(calls) == 7:  # one by one: in the second run, after its first checkpoint; batched: at step 40
             raise KeyboardInterrupt
         return real_evaluate(*a, **kw)
 
     monkeypatch.setattr(run_module, "evaluate", interrupting)
-    kw = {"methods": ["gan"], "datasets": ["ring8"], "batch": False}
+    kw = {"methods": ["gan"], "datasets": ["ring8"], "batch": batch}
     with pytest.raises(KeyboardInterrupt):
         tiny_bench(tmp_path, **kw)
     monkeypatch.setattr(run_module, "evaluate", real_evaluate)
     assert json.loads((tmp_path / "runs/ring8/gan/seed1/summary.json").read_text())["status"] == "interrupted"
-    finished_first = (tmp_path / "runs/ring8/gan/seed0/generator.safetensors").stat().st_mtime_ns
+    lines = (tmp_path / "runs/ring8/gan/seed1/metrics.jsonl").read_text().splitlines()
+    steps_done = [json.loads(x)["step"] for x in lines]
+    if not batch:
+        finished_first = (tmp_path / "runs/ring8/gan/seed0/generator.safetensors").stat().st_mtime_ns
     tiny_bench(tmp_path, **kw)
-    assert (tmp_path / "runs/ring8/gan/seed0/generator.safetensors").stat().st_mtime_ns == finished_first
+    if not batch:  # the run that had finished is not retrained
+        assert (tmp_path / "runs/ring8/gan/seed0/generator.safetensors").stat().st_mtime_ns == finished_first
+    assert steps_done and steps_done[-1] >= 10  # it resumed from a checkpoint rather than from scratch
     ours = {r["seed"]: r for r in read_csv(tmp_path / "results.csv")}
     ref = {r["seed"]: r for r in read_csv(bench_dir / "results.csv")
            if r["method"] == "gan" and r["dataset"] == "ring8"}

@@ -16,9 +16,8 @@ from pathlib import Path
 
 from modegan.config import RunConfig, build_config, merge
 from modegan.errors import ModeganError
+from modegan.train.batched import batch_unsupported, train_seeds
 from modegan.train.rundir import RunDir
-
-DONE = ("finished", "diverged")  # outcomes a rerun keeps: a diverged run would diverge again
 
 
 @dataclass(frozen=True)
@@ -57,7 +56,8 @@ def state(spec: RunSpec) -> str:
         same = run.config.is_file() and config_hash(run.read_config()) == config_hash(spec.cfg)
     except (ModeganError, ValueError, OSError):
         return "new"  # unreadable leftovers: start again
-    if same and summary and summary.get("status") in DONE and summary.get("step") == spec.cfg.train.steps:
+    status = (summary or {}).get("status")
+    if same and (status == "diverged" or (status == "finished" and summary.get("step") == spec.cfg.train.steps)):
         return "done"
     if same and run.checkpoint.exists():
         return "resume"
@@ -67,33 +67,21 @@ def state(spec: RunSpec) -> str:
 def jobs(specs: list[RunSpec], batch: bool) -> list[list[RunSpec]]:
     """Group the pending seeds of one setting into one job when batching, else one job a run.
 
-    Groups that cannot batch are split here, so they spread over the workers.
+    Groups that cannot batch are split here, so they spread over the workers; they go seed by seed.
     """
     groups: dict[tuple[str, str], list[RunSpec]] = {}
     for s in specs:
         if state(s) != "done":
             groups.setdefault((s.dataset, s.method), []).append(s)
-    out = []
+    batched, single = [], []
     for group in groups.values():
         if batch and len(group) > 1 and batch_unsupported(group[0].cfg) is None:
-            out.append(group)
+            batched.append(group)
         else:
-            out.extend([s] for s in group)
-    return out
-
-
-def batch_unsupported(cfg: RunConfig) -> str | None:
-    try:
-        from modegan.train.batched import batch_unsupported as why
-    except ImportError:  # TODO(batched seeds): remove once train/batched.py lands
-        return "batched training is not available"
-    return why(cfg)
-
-
-def train_seeds(configs, outs, overwrite=False):
-    from modegan.train.batched import train_seeds as ts
-
-    return ts(configs, outs, overwrite=overwrite)
+            single.extend([s] for s in group)
+    # seed-major: a benchmark stopped part-way has every cell at its first few seeds, not some cells at all
+    single.sort(key=lambda job: job[0].seed)
+    return batched + single
 
 
 def run_job(items: list[tuple[dict, str]], batch: bool) -> list[dict]:
@@ -106,14 +94,18 @@ def run_job(items: list[tuple[dict, str]], batch: bool) -> list[dict]:
 
     specs = [RunSpec("", "", 0, config_from_any(c), Path(p)) for c, p in items]
     if batch and len(specs) > 1:
+        for s in specs:
+            if state(s) == "new":
+                _clear(RunDir(s.path), s.cfg)  # leftovers of another config or a run that never checkpointed
         try:
-            summaries = train_seeds([s.cfg for s in specs], [s.path for s in specs], overwrite=True)
+            summaries = train_seeds([s.cfg for s in specs], [s.path for s in specs])
             return [_outcome(s.path, summ) for s, summ in zip(specs, summaries, strict=True)]
         except Exception as e:  # noqa: BLE001 - the seeds are retried one by one below, each failure recorded
             warnings.warn(f"batched training failed ({type(e).__name__}: {e}); training the seeds one by one",
                           stacklevel=1)
     results = []
     for s in specs:
+        (s.path / "error.txt").unlink(missing_ok=True)
         try:
             if state(s) == "resume":
                 summary = train(resume=s.path)
@@ -123,6 +115,13 @@ def run_job(items: list[tuple[dict, str]], batch: bool) -> list[dict]:
         except Exception as e:  # noqa: BLE001 - a failed run is reported, and does not stop the others
             results.append(_record_failure(s, e))
     return results
+
+
+def _clear(run: RunDir, cfg: RunConfig) -> None:
+    if run.has_run():
+        run.create(cfg, overwrite=True)
+        run.config.unlink()
+    (run.path / "error.txt").unlink(missing_ok=True)
 
 
 def _outcome(path: Path, summary: dict) -> dict:
