@@ -28,6 +28,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--n", type=int, default=26_000)
     p.add_argument("--n-features", type=int, default=10_000)
+    p.add_argument("--min-accuracy", type=float, default=0.992)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -41,7 +42,7 @@ def main() -> None:
         t0 = now
 
     data = load_stacked_mnist(args.data)
-    clf = load_classifier(args.classifier)
+    clf = load_classifier(args.classifier, min_accuracy=args.min_accuracy)
     order = torch.randperm(data.n, generator=torch.Generator().manual_seed(1))
     fake = data.batch(order[: args.n])
     real = data.batch(order[args.n : args.n + args.n_features])

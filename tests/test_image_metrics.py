@@ -269,6 +269,11 @@ def test_classifier_save_load_and_checksum(tmp_path):
     assert loaded.sha256 == clf.sha256 and loaded.accuracy == clf.accuracy
     x = torch.rand(3, 3, 28, 28) * 2 - 1
     assert torch.equal(loaded.features(x), clf.features(x)) and loaded.features(x).shape == (3, 384)
+    plain = MnistCNN()
+    plain.load_state_dict(loaded.net.state_dict())
+    with torch.no_grad():  # the channels_last fast path gives the plain network's features
+        expected = plain.eval().features(x.reshape(9, 1, 28, 28)).reshape(3, 384)
+    assert torch.allclose(loaded.features(x), expected, atol=1e-5)
     feats, preds = clf.features_and_predict(x)
     assert torch.equal(feats, clf.features(x)) and torch.equal(preds, clf.predict(x)) and preds.shape == (3, 3)
     if clf.accuracy < 1:

@@ -28,7 +28,8 @@ CACHE_ENV = "MODEGAN_CACHE"
 CLASSIFIER_FILE = "mnist_cnn.safetensors"
 TARGET_ACCURACY = 0.992
 FEATURE_DIM = 128
-EVAL_CHUNK = 2048
+EVAL_CHUNK = 2048  # images per step when measuring accuracy
+FEATURE_CHUNK = 128  # images per step when evaluating samples: with channels_last, ~2x faster than 2048 on CPU
 
 
 def default_classifier_path() -> Path:
@@ -65,21 +66,24 @@ class Classifier:
     """A trained MnistCNN plus its provenance; applies per channel to stacked (3-channel) digits."""
 
     def __init__(self, net: MnistCNN, accuracy: float, sha256: str, protocol: dict, path: str | None = None):
-        self.net = net.eval()
+        self.net = net.eval().to(memory_format=torch.channels_last)  # oneDNN's fast layout; same values
         self.accuracy, self.sha256, self.protocol, self.path = float(accuracy), sha256, dict(protocol), path
 
     def describe(self) -> dict:
         """What every classifier-based metric records beside its value."""
         return {"classifier": "mnist_cnn", "classifier_accuracy": self.accuracy, "classifier_sha256": self.sha256}
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def _per_channel(self, images: Tensor, fn) -> Tensor:
-        """Apply `fn` to every channel as a 1-channel image, chunked; results (N, C, ...) per channel."""
+        """Apply `fn` to every channel as a 1-channel image, in chunks; results (N, C, ...) per channel."""
         images = check_images(images, channels=None, size=28)
         n, c = images.shape[:2]
         flat = images.reshape(n * c, 1, 28, 28)
         device = next(self.net.parameters()).device
-        out = torch.cat([fn(chunk.to(device, torch.float32)).cpu() for chunk in flat.split(EVAL_CHUNK)])
+        out = torch.cat([
+            fn(chunk.to(device, torch.float32).contiguous(memory_format=torch.channels_last)).cpu()
+            for chunk in flat.split(FEATURE_CHUNK)
+        ])
         return out.reshape(n, c, *out.shape[1:])
 
     def features(self, images: Tensor) -> Tensor:
