@@ -28,7 +28,10 @@ console = Console()
 def train(
     overrides: list[str] = typer.Argument(None, help="config overrides as key=value, e.g. loss.gp_weight=10"),
     preset: str | None = typer.Option(None, help="a preset name (see `modegan presets`)"),
-    data: str | None = typer.Option(None, help="built-in dataset name, or a .yaml/.npy/.csv file"),
+    data: str | None = typer.Option(None, help="built-in dataset name, or a .yaml/.npy/.csv file; images: mnist, "
+                                    "stacked-mnist, cifar10 or a folder of images"),
+    data_dir: Path | None = typer.Option(None, "--data-dir", help="image data directory (sets data.dir; "
+                                         "default $MODEGAN_DATA)"),
     steps: int | None = typer.Option(None, help="generator steps (also extends a resumed run)"),
     seed: int | None = typer.Option(None, help="training seed (the training set keeps data.seed)"),
     out: Path | None = typer.Option(None, help="run directory to create"),
@@ -42,13 +45,15 @@ def train(
     from modegan.train import train as run_train
 
     if resume is not None:
-        if overrides or preset or data or seed is not None or config or out:
+        if overrides or preset or data or data_dir or seed is not None or config or out:
             raise ModeganError("--resume takes only --steps; the run's config.yaml fixes everything else")
         summary = run_train(resume=resume, steps=steps, progress=progress)
     else:
         ov = parse_overrides(overrides or [])
         if data is not None:
             ov = merge(ov, {"data": {"name": data}})
+        if data_dir is not None:
+            ov = merge(ov, {"data": {"dir": str(data_dir)}})
         if seed is not None:
             ov = merge(ov, {"train": {"seed": seed}})
         if steps is not None:
@@ -148,7 +153,7 @@ def demo(
     workers: int = typer.Option(2, help="runs trained at once, one process and one torch thread each"),
 ):
     """`bench mog` on a small budget: the demo presets, a results table and report.html."""
-    from modegan.bench.results import METRICS, cells
+    from modegan.bench.results import cells, metric_names
     from modegan.demo import DEMO_PRESETS, run_demo
 
     names = _names(presets) or list(DEMO_PRESETS)
@@ -159,13 +164,57 @@ def demo(
                         + ", ".join(r["status"] for r in res)))
     for d, methods in cells(rows).items():
         table = Table(title=f"{d}, {steps} generator steps, mean (std) over {seeds} seed(s)")
-        for c in ("preset", *METRICS, "s/run"):
+        metrics = metric_names(rows)
+        for c in ("preset", *metrics, "s/run"):
             table.add_column(c, justify="right")
         for m, cs in methods.items():
             t = cs["elapsed_s"]
-            table.add_row(m, *(cs[k].format() for k in METRICS), "-" if not t.values else f"{t.mean:.0f}")
+            table.add_row(m, *(cs[k].format() for k in metrics), "-" if not t.values else f"{t.mean:.0f}")
         console.print(table)
     console.print(f"report in {out}/report.html (tables in results.md, per-run rows in results.csv)")
+
+
+classifier_app = typer.Typer(no_args_is_help=True, help="The MNIST evaluation classifier (benchmarks.md §4).")
+app.add_typer(classifier_app, name="classifier")
+
+
+@classifier_app.command("train")
+def classifier_train(
+    data_dir: Path | None = typer.Option(None, "--data-dir", help="MNIST directory (default $MODEGAN_DATA)"),
+    out: Path | None = typer.Option(None, help="classifier file (default: the cache path)"),
+    epochs: int = typer.Option(8, help="training epochs"),
+    seed: int = typer.Option(0, help="initialisation and shuffling seed"),
+    threads: int = typer.Option(2, help="torch CPU threads"),
+):
+    """Train the MNIST CNN on the 60,000 training digits, check it on the 10,000 test digits, cache it."""
+    import torch
+
+    from modegan.data.images import load_mnist
+    from modegan.metrics.classifier import TARGET_ACCURACY, default_classifier_path, train_classifier
+
+    torch.set_num_threads(threads)
+    train_set, test_set = load_mnist(data_dir, split="train"), load_mnist(data_dir, split="test")
+    clf = train_classifier(train_set, test_set, epochs=epochs, generator=torch.Generator().manual_seed(seed),
+                           path=out or default_classifier_path(), log=console.print)
+    console.print(f"test accuracy {clf.accuracy:.4f} on {test_set.n} digits after {clf.protocol['train_seconds']} s "
+                  f"({threads} threads); saved to {clf.path}\nsha256 {clf.sha256}", highlight=False)
+    if clf.accuracy < TARGET_ACCURACY:
+        raise ModeganError(f"test accuracy {clf.accuracy:.4f} is below the required {TARGET_ACCURACY}; "
+                           "train longer (--epochs) or with another --seed")
+
+
+@classifier_app.command("check")
+def classifier_check(
+    path: Path | None = typer.Option(None, help="classifier file (default: the cache path)"),
+):
+    """Load the cached classifier, verify its checksum and show its accuracy and protocol."""
+    from modegan.metrics.classifier import load_classifier
+
+    clf = load_classifier(path)
+    console.print(f"{clf.path}: test accuracy {clf.accuracy:.4f}, sha256 {clf.sha256} (verified)", highlight=False)
+    for k, v in clf.protocol.items():
+        if not isinstance(v, (dict, list)):
+            console.print(f"  {k}: {v}", highlight=False)
 
 
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks: methods x datasets x seeds, with a report.")
@@ -228,7 +277,7 @@ def compare(
 ):
     """Build the bench tables and report from any existing runs; optionally a bootstrap CI of a difference."""
     from modegan.bench.mog import compare as build
-    from modegan.bench.results import METRICS, collect
+    from modegan.bench.results import collect, metric_names
     from modegan.bench.stats import bootstrap_diff
 
     rows = build(run_dirs, out) if report else collect(run_dirs)
@@ -239,8 +288,9 @@ def compare(
     pair = _names(diff)
     if len(pair) != 2:
         raise ModeganError(f"--diff takes two methods as A,B; got {diff!r}")
-    if metric not in METRICS:
-        raise ModeganError(f"--metric {metric!r} is not a benchmark metric; allowed: {', '.join(METRICS)}")
+    if metric not in metric_names(rows):
+        allowed = ", ".join(metric_names(rows))
+        raise ModeganError(f"--metric {metric!r} is not a metric of these runs; allowed: {allowed}")
     known = sorted({r.method for r in rows})
     for m in pair:
         if m not in known:

@@ -1,4 +1,4 @@
-"""Published mixture-of-Gaussians numbers (methods.md §3.4, §4.5), kept as data with their sources.
+"""Published mixture-of-Gaussians and Stacked-MNIST numbers (methods.md §3.4, §4.5, §5.2), as data.
 
 They were measured elsewhere, under other networks, budgets and sample counts, so every report
 prints them beside our numbers, labelled, and never inside the same statistics. Values are as the
@@ -13,6 +13,11 @@ from dataclasses import dataclass, field
 DIWGAN_T1 = "DIWGAN submission (ICLR 2019), Table 1"
 VEEGAN_T1 = "VEEGAN (Srivastava et al. 2017), Table 1"
 PACGAN_T1 = "PacGAN (Lin et al. 2018), Table 1, mean ± s.e. over 10 trials"
+VEEGAN_T2 = "VEEGAN (Srivastava et al. 2017), Table 2"
+PACGAN_T2 = "PacGAN (Lin et al. 2018), Table 2, mean ± s.e. over 10 trials"
+PACGAN_T3 = "PacGAN (Lin et al. 2018), Table 3 (D = 1/4 G), mean ± std; PacDCGAN rows over 50 trials"
+STACKED_VEEGAN = "stacked-mnist/veegan-setting"
+STACKED_UNROLLED = "stacked-mnist/unrolled-setting"
 
 
 @dataclass(frozen=True)
@@ -59,11 +64,38 @@ PUBLISHED: list[Published] = [
     ]],
 ]
 
+PUBLISHED += [
+    *[Published(VEEGAN_T2, STACKED_VEEGAN, m, p, {"modes": mo, "kl": kl}) for m, p, mo, kl in [
+        ("DCGAN", "gan", "99", "3.40"), ("ALI", None, "16", "5.40"), ("Unrolled GAN", "unrolled", "48.7", "4.32"),
+        ("VEEGAN", "veegan", "150", "2.95"),
+    ]],
+    *[Published(PACGAN_T2, STACKED_VEEGAN, m, p, {"modes": mo, "kl": kl}) for m, p, mo, kl in [
+        ("DCGAN", "gan", "78.9 ± 6.46", "4.50 ± 0.127"), ("PacDCGAN2", "pacgan2", "1000.0 ± 0.00", "0.06 ± 0.003"),
+        ("PacDCGAN3", "pacgan3", "1000.0 ± 0.00", "0.06 ± 0.003"),
+        ("PacDCGAN4", "pacgan4", "1000.0 ± 0.00", "0.07 ± 0.005"),
+    ]],
+    *[Published(PACGAN_T3, STACKED_UNROLLED, m, p, {"modes": mo, "kl": kl}) for m, p, mo, kl in [
+        ("DCGAN (Metz et al.)", "gan", "30.6 ± 20.73", "5.99 ± 0.42"),
+        ("Unrolled, 1 step", None, "65.4 ± 34.75", "5.91 ± 0.14"),
+        ("Unrolled, 5 steps", "unrolled", "236.4 ± 63.30", "4.67 ± 0.43"),
+        ("Unrolled, 10 steps", None, "327.2 ± 74.67", "4.66 ± 0.46"),
+        ("DCGAN (PacGAN's run)", "gan", "78.5 ± 17.56", "5.21 ± 0.19"),
+        ("PacDCGAN2", "pacgan2", "484.5 ± 32.99", "2.61 ± 0.22"),
+        ("PacDCGAN3", "pacgan3", "601.3 ± 32.18", "2.00 ± 0.17"),
+        ("PacDCGAN4", "pacgan4", "667.4 ± 29.00", "1.81 ± 0.15"),
+    ]],
+]
+
 SETTINGS_NOTE = {
     DIWGAN_T1: "its own re-runs of the baselines; networks and budget not fully specified; JSD over "
     "'canonical units' (our jsd_grid is our reading of it); the HQS stds it prints look like fractions",
     VEEGAN_T1: "averages over 5 runs; VEEGAN's networks and budget",
     PACGAN_T1: "ALI-code networks (G 4x400 with BN, maxout D), batch 100, 400 epochs; reverse KL over modes",
+    VEEGAN_T2: "DCGAN networks, average of 5 runs, 26,000 samples; its KL is not defined further in the text",
+    PACGAN_T2: "DCGAN (VEEGAN setting), Adam 2e-4, batch 64, 50 epochs, z ~ U[-1, 1]^100, 128,000 stacks from "
+    "train + test digits, 26,000 samples",
+    PACGAN_T3: "Metz et al.'s setting as re-run by PacGAN: z 256, batch 128, D lr 2e-4, G lr 1e-4, "
+    "Adam (0.5, 0.99), discriminator 1/4 of the generator, 25,600 samples",
 }
 
 

@@ -17,9 +17,16 @@ from modegan.bench.stats import Cell, cell
 from modegan.errors import ModeganError
 from modegan.train.rundir import RunDir
 
-METRICS = ("modes", "hqs", "jsd_grid", "rkl_modes", "w1")  # the paper's three first, then ours
-CSV_FIELDS = ("dataset", "method", "seed", "status", "step", "steps", "config_hash", "setting_hash",
-              *METRICS, "elapsed_s", "error", "run_dir")
+METRICS = ("modes", "hqs", "jsd_grid", "rkl_modes", "w1")  # mixtures: the paper's three first, then ours
+IMAGE_METRICS = ("modes", "kl", "digit_kl", "digit_coverage", "fd", "kid", "precision", "recall", "density",
+                 "coverage")
+KNOWN = tuple(dict.fromkeys(METRICS + IMAGE_METRICS))
+
+
+def metric_names(rows: list[Row]) -> tuple[str, ...]:
+    """The metrics these runs report, in the benchmarks' order (then any others, sorted)."""
+    seen = {k for r in rows for k in r.metrics} | {k for r in rows for _, m in r.curve for k in m}
+    return tuple(k for k in KNOWN if k in seen) + tuple(sorted(seen - set(KNOWN)))
 
 
 @dataclass
@@ -38,11 +45,12 @@ class Row:
     error: str | None
     path: Path
     curve: list[tuple[int, dict]] = field(default_factory=list)  # (step, metrics) at each evaluation
+    image: bool = False  # image data: the report shows image grids instead of scatter plots
 
-    def csv(self) -> dict:
+    def csv(self, metrics: tuple[str, ...]) -> dict:
         return {"dataset": self.dataset, "method": self.method, "seed": self.seed, "status": self.status,
                 "step": self.step, "steps": self.steps, "config_hash": self.config_hash,
-                "setting_hash": self.setting_hash, **{k: self.metrics.get(k) for k in METRICS},
+                "setting_hash": self.setting_hash, **{k: self.metrics.get(k) for k in metrics},
                 "elapsed_s": self.elapsed_s, "error": self.error or "", "run_dir": str(self.path)}
 
 
@@ -60,7 +68,7 @@ def find_runs(paths: list[Path]) -> list[Path]:
     return sorted(found)
 
 
-def read_row(path: Path, method: str | None = None) -> Row:
+def read_row(path: Path, method: str | None = None, dataset: str | None = None) -> Row:
     from modegan.train.run import config_hash
 
     run = RunDir(path)
@@ -74,10 +82,11 @@ def read_row(path: Path, method: str | None = None) -> Row:
     if status not in ("finished", "diverged", "failed"):
         status = "unfinished" if status in ("running", "interrupted", "not started") else status
     return Row(
-        dataset=cfg.data.name, method=method or cfg.preset or "custom", seed=cfg.train.seed, status=status,
+        dataset=dataset or cfg.data.name, method=method or cfg.preset or "custom", seed=cfg.train.seed, status=status,
         step=int(summary.get("step", 0)), steps=cfg.train.steps, config_hash=config_hash(cfg), setting_hash=setting,
         metrics=summary.get("metrics", {}) if status == "finished" else {}, protocol=summary.get("protocol", {}),
         elapsed_s=summary.get("elapsed_s"), error=summary.get("error"), path=path, curve=curve,
+        image=cfg.data.name in ("mnist", "stacked-mnist", "cifar10") or Path(cfg.data.name).is_dir(),
     )
 
 
@@ -93,24 +102,28 @@ def collect(paths: list[Path]) -> list[Row]:
     return sorted(rows, key=lambda r: (r.dataset, r.method, r.seed))
 
 
-def cells(rows: list[Row]) -> dict[str, dict[str, dict[str, Cell]]]:
+def cells(rows: list[Row], metrics: tuple[str, ...] | None = None) -> dict[str, dict[str, dict[str, Cell]]]:
     """dataset -> method -> metric -> Cell over that method's seeds (failed runs count in n_runs)."""
     groups: dict[tuple[str, str], list[Row]] = {}
     for r in rows:
         groups.setdefault((r.dataset, r.method), []).append(r)
+    metrics = metrics or metric_names(rows)
     out: dict[str, dict[str, dict[str, Cell]]] = {}
     for (d, m), rs in groups.items():
-        out.setdefault(d, {})[m] = {k: cell([r.metrics.get(k) for r in rs], len(rs)) for k in METRICS}
+        out.setdefault(d, {})[m] = {k: cell([r.metrics.get(k) for r in rs], len(rs)) for k in metrics}
         out[d][m]["elapsed_s"] = cell([r.elapsed_s for r in rs if r.status == "finished"], len(rs))
     return out
 
 
 def write_csv(path: Path, rows: list[Row]) -> None:
+    metrics = metric_names(rows)
+    fields = ("dataset", "method", "seed", "status", "step", "steps", "config_hash", "setting_hash", *metrics,
+              "elapsed_s", "error", "run_dir")
     with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=CSV_FIELDS)
+        w = csv.DictWriter(f, fieldnames=fields)
         w.writeheader()
         for r in rows:
-            w.writerow(r.csv())
+            w.writerow(r.csv(metrics))
 
 
 def protocol_lines(rows: list[Row]) -> list[str]:
@@ -128,24 +141,26 @@ def failures(rows: list[Row]) -> list[Row]:
 
 def markdown(rows: list[Row], title: str, setting: str = "") -> str:
     """Per dataset: our mean (std) over seeds, then the published numbers, each labelled with its source."""
-    table = cells(rows)
+    metrics = metric_names(rows)
+    table = cells(rows, metrics)
     lines = [f"# {title}", ""]
     if setting:
         lines += [setting, ""]
     lines += ["Cells: mean (std) over seeds; [n/N] when only n of N runs gave a value (failed runs, or "
               "rkl_modes undefined with no high-quality sample). Per-seed values: results.csv.", ""]
     for d in table:
-        lines += [f"## {d}", "", "| method | " + " | ".join(METRICS) + " | s/run |", "|---" * (len(METRICS) + 2) + "|"]
+        lines += [f"## {d}", "", "| method | " + " | ".join(metrics) + " | s/run |", "|---" * (len(metrics) + 2) + "|"]
         for m, cs in table[d].items():
             t = cs["elapsed_s"]
             secs = f"{t.mean:.0f}" if t.values else "-"
-            lines.append(f"| {m} | " + " | ".join(cs[k].format() for k in METRICS) + f" | {secs} |")
+            lines.append(f"| {m} | " + " | ".join(cs[k].format() for k in metrics) + f" | {secs} |")
         pub = published_for(d)
         if pub:
+            shown = [k for k in KNOWN if any(k in p.values for p in pub)]
             lines += ["", f"Published elsewhere, under different settings (not comparable cell by cell) for {d}:", "",
-                      "| source | method (ours) | " + " | ".join(METRICS[:3]) + " | rkl_modes |", "|---" * 6 + "|"]
+                      "| source | method (ours) | " + " | ".join(shown) + " |", "|---" * (len(shown) + 2) + "|"]
             for p in pub:
-                vals = [p.values.get(k, "") for k in (*METRICS[:3], "rkl_modes")]
+                vals = [p.values.get(k, "") for k in shown]
                 lines.append(f"| {p.source} | {p.method} ({p.preset or 'no preset'}) | " + " | ".join(vals) + " |")
         lines.append("")
     bad = failures(rows)
@@ -155,5 +170,6 @@ def markdown(rows: list[Row], title: str, setting: str = "") -> str:
                   + (f": {r.error}" if r.error else "") for r in bad]
         lines.append("")
     lines += ["## Protocol", ""] + [f"- {p}" for p in protocol_lines(rows)]
-    lines += ["", "## Published sources", ""] + [f"- {s}: {n}" for s, n in SETTINGS_NOTE.items()]
+    sources = {p.source for r in rows for p in published_for(r.dataset)}
+    lines += ["", "## Published sources", ""] + [f"- {s}: {n}" for s, n in SETTINGS_NOTE.items() if s in sources]
     return "\n".join(lines) + "\n"

@@ -20,8 +20,9 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from modegan.bench.published import SETTINGS_NOTE, published_for  # noqa: E402
-from modegan.bench.results import METRICS, Row, cells, failures, protocol_lines  # noqa: E402
+from modegan.bench.results import KNOWN, Row, cells, failures, metric_names, protocol_lines  # noqa: E402
 from modegan.report.plots import panels_figure  # noqa: E402
+from modegan.train.rundir import RunDir  # noqa: E402
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em; color: #222; max-width: 1400px; }
@@ -60,19 +61,38 @@ def _first_finished(rows: list[Row]) -> dict[tuple[str, str], Row]:
 
 
 def final_samples(rows: list[Row], dataset: str, n: int = 2500) -> str | None:
-    """One panel per method: `n` samples of the shown run over real data, as a PNG data URI."""
-    from modegan.data import load_dataset
+    """Samples of the shown run of each method: scatter panels over real data, or image grids."""
     from modegan.train.load import load
 
     shown = [r for (d, _), r in _first_finished(rows).items() if d == dataset]
     if not shown:
         return None
-    data = load_dataset(dataset, n_train=1000)
+    if shown[0].image:
+        return _image_panels([(f"{r.method} (seed {r.seed})",
+                               load(r.path).sample(64, torch.Generator().manual_seed(0))) for r in shown])
+    from modegan.data import load_dataset
+
+    data = load_dataset(RunDir(shown[0].path).read_config().data.name, n_train=1000)
     real = data.sample_real(n, torch.Generator().manual_seed(1))
     means = data.mixture.means if data.mixture is not None else None
     panels = [(f"{r.method} (seed {r.seed})", load(r.path).sample(n, torch.Generator().manual_seed(0)), real, means)
               for r in shown]
     return _fig_uri(panels_figure(panels, cols=min(6, len(panels)), size=3))
+
+
+def _image_panels(panels: list[tuple[str, torch.Tensor]], cols: int = 4) -> str:
+    """8x8 grids of generated images, one titled panel per method."""
+    from modegan.report.grids import grid_array
+
+    rows = -(-len(panels) // cols)
+    fig, axes = plt.subplots(rows, min(cols, len(panels)), figsize=(3 * min(cols, len(panels)), 3.2 * rows),
+                             dpi=80, squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, (title, images) in zip(axes.flat, panels, strict=False):
+        ax.imshow(grid_array(images), cmap="gray", vmin=0, vmax=255)
+        ax.set_title(title, fontsize=9)
+    return _fig_uri(fig)
 
 
 def evolution(rows: list[Row], dataset: str, columns: int = 5, thumb: int = 170) -> str | None:
@@ -103,13 +123,15 @@ def evolution(rows: list[Row], dataset: str, columns: int = 5, thumb: int = 170)
     return _png_uri(buf.getvalue())
 
 
-def coverage_curves(rows: list[Row], dataset: str, metrics: tuple[str, ...] = ("modes", "jsd_grid")) -> str | None:
-    """Metric vs generator step, mean ± std over the seeds of each method."""
+def coverage_curves(rows: list[Row], dataset: str) -> str | None:
+    """Metric vs generator step (modes and jsd_grid, or modes and kl on images), mean ± std over seeds."""
+    seen = {k for r in rows if r.dataset == dataset for _, m in r.curve for k in m}
+    metrics = tuple(k for k in ("modes", "jsd_grid", "kl", "digit_kl", "fd") if k in seen)[:2]
     by_method: dict[str, list[Row]] = {}
     for r in rows:
         if r.dataset == dataset and r.curve:
             by_method.setdefault(r.method, []).append(r)
-    if not by_method:
+    if not by_method or not metrics:
         return None
     fig, axes = plt.subplots(1, len(metrics), figsize=(6 * len(metrics), 4), dpi=80, squeeze=False)
     for ax, key in zip(axes[0], metrics, strict=True):
@@ -135,17 +157,20 @@ def coverage_curves(rows: list[Row], dataset: str, metrics: tuple[str, ...] = ("
 
 
 def _results_table(rows: list[Row], dataset: str) -> str:
-    table = cells(rows).get(dataset, {})
-    head = "".join(f"<th>{k}</th>" for k in METRICS)
+    metrics = metric_names(rows)
+    pub = published_for(dataset)
+    metrics = (*metrics, *(k for k in KNOWN if k not in metrics and any(k in p.values for p in pub)))
+    table = cells(rows, metrics).get(dataset, {})
+    head = "".join(f"<th>{k}</th>" for k in metrics)
     out = [f"<table><tr><th>method</th><th>runs</th>{head}<th>s/run</th></tr>"]
     for m, cs in table.items():
         t = cs["elapsed_s"]
         n_ok = sum(1 for r in rows if r.dataset == dataset and r.method == m and r.status == "finished")
-        tds = "".join(f"<td>{html.escape(cs[k].format())}</td>" for k in METRICS)
-        out.append(f"<tr><td>{html.escape(m)}</td><td>{n_ok}/{cs['modes'].n_runs}</td>{tds}"
+        tds = "".join(f"<td>{html.escape(cs[k].format())}</td>" for k in metrics)
+        out.append(f"<tr><td>{html.escape(m)}</td><td>{n_ok}/{cs['elapsed_s'].n_runs}</td>{tds}"
                    f"<td>{'-' if not t.values else f'{t.mean:.0f}'}</td></tr>")
-    for p in published_for(dataset):
-        tds = "".join(f"<td>{html.escape(p.values.get(k, ''))}</td>" for k in METRICS)
+    for p in pub:
+        tds = "".join(f"<td>{html.escape(p.values.get(k, ''))}</td>" for k in metrics)
         out.append(f'<tr class="published"><td>{html.escape(p.method)}: published in {html.escape(p.source)}'
                    f"</td><td></td>{tds}<td></td></tr>")
     out.append("</table>")
@@ -179,8 +204,9 @@ def build_report(rows: list[Row], path: Path, title: str, setting: str = "") -> 
         parts.append("</ul>")
     parts.append("<h2>Protocol</h2><ul>" + "".join(f"<li>{html.escape(p)}</li>" for p in protocol_lines(rows))
                  + "</ul>")
-    parts.append("<h2>Published sources</h2><ul>"
-                 + "".join(f"<li>{html.escape(s)}: {html.escape(n)}</li>" for s, n in SETTINGS_NOTE.items()) + "</ul>")
+    sources = {p.source for r in rows for p in published_for(r.dataset)}
+    parts.append("<h2>Published sources</h2><ul>" + "".join(
+        f"<li>{html.escape(s)}: {html.escape(n)}</li>" for s, n in SETTINGS_NOTE.items() if s in sources) + "</ul>")
     parts.append("</body></html>")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
