@@ -21,22 +21,35 @@ from modegan.errors import ModeganError
 
 @dataclass
 class DataConfig:
-    name: str = "grid25"  # a built-in toy mixture, or a .yaml mixture spec / .npy / .csv point cloud
-    seed: int = 0  # draws the fixed training set (benchmarks.md §1)
-    n_train: int = 100_000
+    # A built-in toy mixture, a .yaml mixture spec / .npy / .csv point cloud; or images: mnist, stacked-mnist,
+    # cifar10, or a folder of PNG/JPEG images (docs/images.md).
+    name: str = "grid25"
+    seed: int = 0  # draws the fixed training set (benchmarks.md §1); Stacked MNIST's stacking seed (§4)
+    n_train: int | None = None  # toy: 100,000; stacked-mnist: 128,000 stacks; other images: every image
     # Draw the training set with these component probabilities instead of the mixture's own; every example
     # then carries its known importance weight pi_k / q_k, used by weighting.disc_real: [data] (IWGN).
     mode_probs: list[float] = field(default_factory=list)
+    # Images only (left out of toy configs, so their hashes do not change):
+    dir: str | None = None  # the data directory (MNIST IDX files, CIFAR-10 batches); default $MODEGAN_DATA
+    image_size: int | None = None  # 28 or 32; fixed by mnist/stacked-mnist (28) and cifar10 (32); folders: 32
+    channels: int | None = None  # 1 or 3; fixed by the named datasets; folders: 3
+    verify: bool = True  # check the MNIST / CIFAR-10 files' checksums
 
 
 @dataclass
 class ModelConfig:
-    """benchmarks.md §3: G 3x128, D 2x128, ReLU, no normalisation, z of dimension 2."""
+    """benchmarks.md §3: G 3x128, D 2x128, ReLU, no normalisation, z of dimension 2.
 
-    z_dim: int = 2
-    g_width: int = 128
+    Images use DCGAN networks (`arch` dcgan): z of dimension 100 and base widths 64, where g_width/d_width are
+    the DCGAN base widths (d_width = g_width / 4 is Stacked MNIST's "Unrolled setting"); depth, activation and
+    norm then do not apply (DCGAN fixes them). Unset values are resolved by `validate` from the data.
+    """
+
+    arch: Literal["auto", "mlp", "dcgan"] = "auto"  # auto: mlp for toy data, dcgan for images
+    z_dim: int | None = None  # mlp: 2; dcgan: 100
+    g_width: int | None = None  # mlp: 128; dcgan: 64
     g_depth: int = 3
-    d_width: int = 128
+    d_width: int | None = None  # mlp: 128; dcgan: 64
     d_depth: int = 2
     activation: Literal["relu", "leaky_relu", "tanh", "elu"] = "relu"
     g_norm: Literal["none", "batch", "layer"] = "none"
@@ -87,8 +100,8 @@ class DIWGANConfig:
     n_targets: int = 0  # A9: M; 0 means the batch size
     target_stat: Literal["paired", "nearest"] = "paired"  # A6
     ema: bool = False  # A6: exponential average of distances instead of a window
-    encoder: Literal["mlp", "identity"] = "mlp"  # A11
-    latent_dim: int = 2  # A11
+    encoder: Literal["mlp", "identity", "conv"] | None = None  # A11/A12: mlp for toy data, conv for images
+    latent_dim: int | None = None  # A11/A12: toy 2; mnist 16; other images 32
     ae_steps: int = 2_000
     ae_lr: float = 1e-3
 
@@ -115,16 +128,19 @@ class OptimConfig:
 @dataclass
 class TrainConfig:
     steps: int = 20_000  # generator steps
-    batch_size: int = 256
+    batch_size: int | None = None  # toy: 256; images: 64 (benchmarks.md §4)
     seed: int = 0  # network initialisation and every training draw
     eval_every: int = 1_000
     ckpt_every: int = 0  # 0: checkpoint at every evaluation
-    eval_samples: int = 2_500  # benchmarks.md §2
+    eval_samples: int | None = None  # toy: 2,500 (benchmarks.md §2); stacked-mnist 26,000; other images 10,000
     eval_seed: int = 2_500
     hq_threshold: float = 3.0
     threads: int = 1  # torch CPU threads while training; tiny MLPs gain nothing from more, and lose under load
     plots: bool = True  # a PNG of samples over the real data at each evaluation
     tensorboard: bool = False  # also log to runs/x/tensorboard (pip install 'modegan[tensorboard]')
+    # Images only (left out of toy configs):
+    feature_samples: int | None = None  # FD/KID/PRDC sample count; default min(10,000, eval_samples)
+    classifier: str | None = None  # MNIST classifier file; default modegan.metrics.classifier.default_classifier_path()
 
 
 @dataclass
@@ -140,14 +156,31 @@ class RunConfig:
     diwgan: DIWGANConfig = field(default_factory=DIWGANConfig)
     scheme: SchemeConfig = field(default_factory=SchemeConfig)
 
+    def __post_init__(self):
+        resolve_defaults(self)  # so RunConfig() itself is the toy benchmark setting (z 2, widths 128, batch 256)
+
     def to_dict(self) -> dict[str, Any]:
-        return _plain(dataclasses.asdict(self))
+        """Plain nested dict; image-only keys at their toy value are left out, so toy configs (and their
+        hashes) are exactly what they were before image support."""
+        out = _plain(dataclasses.asdict(self))
+        for key, toy_value in TOY_OMITTED.items():
+            section, name = key.split(".")
+            if out[section][name] == toy_value:
+                del out[section][name]
+        return out
+
+
+# Image-only keys and the value at which `to_dict` leaves them out.
+TOY_OMITTED = {
+    "data.dir": None, "data.verify": True, "data.image_size": None, "data.channels": None, "model.arch": "mlp",
+    "train.feature_samples": None, "train.classifier": None,
+}
 
 
 POSITIVE_INTS = {
     "data.n_train", "model.z_dim", "model.g_width", "model.d_width", "loss.n_critic", "train.steps",
     "train.batch_size", "train.eval_every", "train.eval_samples", "train.threads", "weighting.topk_every",
-    "diwgan.n_history", "diwgan.latent_dim", "diwgan.ae_steps", "scheme.pack",
+    "diwgan.n_history", "diwgan.latent_dim", "diwgan.ae_steps", "scheme.pack", "train.feature_samples",
 }
 NON_NEGATIVE = {
     "model.g_depth", "model.d_depth", "loss.gp_weight", "train.ckpt_every", "g_optim.weight_decay",
@@ -310,10 +343,11 @@ def load_yaml(path: str | Path) -> dict:
 
 
 def validate(cfg: RunConfig) -> RunConfig:
-    """Range checks that types alone cannot express."""
-    flat = flatten(cfg.to_dict())
+    """Resolve data-dependent defaults (`resolve_defaults`), then range checks that types alone cannot express."""
+    resolve_defaults(cfg)
+    flat = flatten(dataclasses.asdict(cfg))
     for key in POSITIVE_INTS:
-        if flat[key] < 1:
+        if flat[key] is not None and flat[key] < 1:
             raise ModeganError(f"{key}: must be a positive integer, got {flat[key]}")
     for key in NON_NEGATIVE:
         if flat[key] < 0:
@@ -330,6 +364,73 @@ def validate(cfg: RunConfig) -> RunConfig:
     _validate_weighting(cfg.weighting)
     _validate_combination(cfg)
     return cfg
+
+
+IMAGE_SHAPES = {"mnist": (1, 28), "stacked-mnist": (3, 28), "cifar10": (3, 32)}  # (channels, size)
+FOLDER_DEFAULTS = (3, 32)
+DCGAN_SIZES = (28, 32)
+
+
+def resolve_defaults(cfg: RunConfig) -> RunConfig:
+    """Fill the unset (None / auto) values from the data: toy data get exactly the values they had before
+    image support (z 2, widths 128, batch 256, 2,500 eval samples, MLP autoencoder with latent 2), images
+    the DCGAN protocol's (benchmarks.md §4). Idempotent, so a saved config resolves to itself."""
+    from modegan.data.datasets import is_image_data
+
+    d, m, t, dw = cfg.data, cfg.model, cfg.train, cfg.diwgan
+    image = is_image_data(d.name) or m.arch == "dcgan"  # a saved image config still resolves without its folder
+    if not image:
+        for key in ("image_size", "channels"):
+            if getattr(d, key) is not None:
+                raise ModeganError(f"data.{key} applies to image data only (mnist, stacked-mnist, cifar10, a folder)")
+        if t.feature_samples is not None:
+            raise ModeganError("train.feature_samples applies to image data only")
+    arch = m.arch if m.arch != "auto" else ("dcgan" if image else "mlp")
+    if image and arch != "dcgan":
+        raise ModeganError(f"model.arch: {arch!r} does not take images ({d.name}); allowed: auto, dcgan")
+    m.arch = arch
+    if image:
+        _resolve_image_shape(d)
+        if m.spectral_norm or m.g_norm != "none" or m.d_norm != "none":
+            raise ModeganError("model.spectral_norm/g_norm/d_norm do not apply to DCGAN networks (BatchNorm built in)")
+        if d.n_train is not None and d.name != "stacked-mnist":
+            raise ModeganError(f"data.n_train applies to toy data and stacked-mnist; {d.name} trains on every image")
+    dcgan = arch == "dcgan"
+    m.z_dim = m.z_dim if m.z_dim is not None else (100 if dcgan else 2)
+    m.g_width = m.g_width if m.g_width is not None else (64 if dcgan else 128)
+    m.d_width = m.d_width if m.d_width is not None else (64 if dcgan else 128)
+    if d.n_train is None and not image:
+        d.n_train = 100_000
+    elif d.n_train is None and d.name == "stacked-mnist":
+        d.n_train = 128_000
+    t.batch_size = t.batch_size if t.batch_size is not None else (64 if image else 256)
+    if t.eval_samples is None:
+        t.eval_samples = (26_000 if d.name == "stacked-mnist" else 10_000) if image else 2_500
+    if image and t.feature_samples is None:
+        t.feature_samples = min(10_000, t.eval_samples)
+    encoder = dw.encoder if dw.encoder is not None else ("conv" if image else "mlp")
+    if image and encoder != "conv":
+        raise ModeganError(f"diwgan.encoder: {encoder} does not take images; allowed for images: conv")
+    if not image and encoder == "conv":
+        raise ModeganError("diwgan.encoder: conv needs image data; allowed for toy data: mlp, identity")
+    dw.encoder = encoder
+    if dw.latent_dim is None:
+        dw.latent_dim = (16 if d.name == "mnist" else 32) if image else 2
+    return cfg
+
+
+def _resolve_image_shape(d: DataConfig) -> None:
+    channels, size = IMAGE_SHAPES.get(d.name, FOLDER_DEFAULTS)
+    fixed = d.name in IMAGE_SHAPES
+    for key, value in (("channels", channels), ("image_size", size)):
+        given = getattr(d, key)
+        if fixed and given is not None and given != value:
+            raise ModeganError(f"data.{key}: {d.name} images have {key} {value}, got {given}")
+        setattr(d, key, value if given is None else given)
+    if d.image_size not in DCGAN_SIZES:
+        raise ModeganError(f"data.image_size: {d.image_size} is not allowed; allowed: 28, 32 (the DCGAN sizes)")
+    if d.channels not in (1, 3):
+        raise ModeganError(f"data.channels: {d.channels} is not allowed; allowed: 1, 3")
 
 
 def _validate_weighting(w: WeightingConfig) -> None:

@@ -2,7 +2,7 @@
 Images (benchmarks.md §4–5): MNIST, Stacked MNIST, CIFAR-10, folders of images."""
 
 from modegan.data.cifar import load_cifar10
-from modegan.data.datasets import DATASETS, ToyDataset, load_dataset
+from modegan.data.datasets import DATASETS, ToyDataset, is_image_data, load_dataset, load_image_data
 from modegan.data.folder import load_image_folder
 from modegan.data.images import (
     IMAGE_DATASETS,
@@ -26,9 +26,11 @@ __all__ = [
     "StackedMNIST",
     "TensorImages",
     "ToyDataset",
+    "is_image_data",
     "load_cifar10",
     "load_csv",
     "load_dataset",
+    "load_image_data",
     "load_image_dataset",
     "load_image_folder",
     "load_mixture_spec",

@@ -11,6 +11,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from modegan.data.cifar import load_cifar10
+from modegan.data.folder import load_image_folder
+from modegan.data.idx import DATA_ENV
+from modegan.data.images import STACKED_N, ImageDataset, load_mnist, load_stacked_mnist
 from modegan.data.mixtures import (
     MIXTURES,
     GaussianMixture,
@@ -25,6 +29,16 @@ from modegan.errors import ModeganError, choice_error
 
 DATASETS = (*MIXTURES, "swissroll")
 FILE_KINDS = ("<file>.yaml", "<file>.npy", "<file>.csv")
+TOY_SUFFIXES = (".yaml", ".yml", ".npy", ".csv")
+IMAGE_NAMES = ("mnist", "stacked-mnist", "cifar10")
+
+
+def is_image_data(name: str | os.PathLike) -> bool:
+    """mnist, stacked-mnist, cifar10, or an existing folder (of images); anything else is toy data."""
+    name = os.fspath(name)
+    if name in IMAGE_NAMES:
+        return True
+    return name not in DATASETS and Path(name).suffix.lower() not in TOY_SUFFIXES and os.path.isdir(name)
 
 
 @dataclass(eq=False)
@@ -104,18 +118,27 @@ def _resample_rows(points: torch.Tensor) -> Callable[[int, torch.Generator], tor
 
 
 def load_dataset(
-    name: str | os.PathLike, *, seed: int = 0, n_train: int = 100_000, mode_probs: list[float] | None = None
-) -> ToyDataset:
+    name: str | os.PathLike, *, seed: int = 0, n_train: int | None = 100_000, mode_probs: list[float] | None = None,
+    root: str | os.PathLike | None = None, image_size: int | None = None, channels: int | None = None,
+    verify: bool = True,
+) -> ToyDataset | ImageDataset:
     """A built-in dataset by name, or a user file: `.yaml`/`.yml` (mixture spec), `.npy` or `.csv`
     (point cloud). Mixture training sets draw components by the mixture's weights (uniform for the
     built-ins); a point cloud's training set is the whole file, and seed and n_train do not apply.
 
     `mode_probs` draws a mixture's training set with other component probabilities q (a known bias);
     each example then carries the importance weight pi_k / q_k of its component, so that weighting the
-    real term recovers the target mixture (Diesendruck et al. 2018). Evaluation still uses the target."""
+    real term recovers the target mixture (Diesendruck et al. 2018). Evaluation still uses the target.
+
+    Image data (`is_image_data`) come from `load_image_data`; `root`, `image_size`, `channels` and `verify`
+    apply to them only."""
     if not isinstance(name, (str, os.PathLike)):
         raise ModeganError(f"dataset name must be a string or path, got {type(name).__name__}")
     name = os.fspath(name)
+    if is_image_data(name):
+        _no_modes(name, mode_probs)
+        return load_image_data(name, seed=seed, n_train=n_train, root=root, image_size=image_size,
+                               channels=channels, verify=verify)
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
         raise ModeganError(f"dataset seed must be an integer, got {seed!r}")
     seed = int(seed)
@@ -135,4 +158,25 @@ def load_dataset(
         _no_modes(name, mode_probs)
         points = torch.from_numpy(load_npy(name) if suffix == ".npy" else load_csv(name))
         return ToyDataset(name, points, None, None, suffix[1:], _resample_rows(points))
-    raise choice_error("dataset", name, DATASETS + FILE_KINDS)
+    raise choice_error("dataset", name, DATASETS + FILE_KINDS + IMAGE_NAMES + ("<folder of images>",))
+
+
+def load_image_data(
+    name: str, *, seed: int = 0, n_train: int | None = None, root: str | os.PathLike | None = None,
+    image_size: int | None = None, channels: int | None = None, verify: bool = True,
+) -> ImageDataset:
+    """A training image set: Stacked MNIST (`n_train` stacks, stacking seed `seed`), MNIST or CIFAR-10 training
+    split from `root` (else $MODEGAN_DATA), or a folder resized to `image_size` with `channels`."""
+    if name in ("mnist", "stacked-mnist", "cifar10"):
+        if root is None and not os.environ.get(DATA_ENV):
+            raise ModeganError(f"no data directory for {name}: set data.dir (modegan train --data-dir DIR) "
+                               f"or ${DATA_ENV}")
+        if root is not None and not Path(root).expanduser().is_dir():
+            raise ModeganError(f"data.dir {root} does not exist or is not a directory")
+    if name == "stacked-mnist":
+        return load_stacked_mnist(root, n=n_train or STACKED_N, seed=seed, verify=verify)
+    if name == "mnist":
+        return load_mnist(root, split="train", verify=verify)
+    if name == "cifar10":
+        return load_cifar10(root, split="train", verify=verify)
+    return load_image_folder(name, size=image_size or 32, channels=channels or 3)

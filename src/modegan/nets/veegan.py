@@ -39,3 +39,40 @@ class JointDiscriminator(nn.Module):
         if z.shape[0] != x.shape[0]:
             raise ModeganError(f"joint discriminator needs as many z as x; got {z.shape[0]} and {x.shape[0]}")
         return self.net(torch.cat([z, x], dim=1)).squeeze(-1)
+
+
+def _dcgan_body(size: int, channels: int, width: int) -> tuple[nn.Module, int]:
+    """A DCGAN discriminator without its final conv: images -> (N, 4w·4·4) features, and that width."""
+    from modegan.nets.dcgan import DCGANDiscriminator
+
+    body = DCGANDiscriminator(size, channels, width).net[:-1]
+    return nn.Sequential(*body, nn.Flatten()), 4 * width * 16
+
+
+class ConvReconstructor(nn.Module):
+    """F for images: the DCGAN discriminator's conv body, then a linear map to the noise space."""
+
+    def __init__(self, size: int, channels: int, z_dim: int, width: int = 64):
+        super().__init__()
+        self.z_dim = z_dim
+        self.body, feat = _dcgan_body(size, channels, width)
+        self.out = nn.Linear(feat, z_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(self.body(x))
+
+
+class ConvJointDiscriminator(nn.Module):
+    """D(z, x) for images: the DCGAN conv body embeds x, its features are concatenated with z and scored by a
+    one-hidden-layer MLP (LeakyReLU 0.2) -> one logit per sample, as in VEEGAN's and ALI's image models."""
+
+    def __init__(self, size: int, channels: int, z_dim: int, width: int = 64, hidden: int = 512):
+        super().__init__()
+        self.z_dim = z_dim
+        self.body, feat = _dcgan_body(size, channels, width)
+        self.head = nn.Sequential(nn.Linear(feat + z_dim, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, 1))
+
+    def forward(self, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        if z.shape[0] != x.shape[0]:
+            raise ModeganError(f"joint discriminator needs as many z as x; got {z.shape[0]} and {x.shape[0]}")
+        return self.head(torch.cat([z, self.body(x)], dim=1)).squeeze(-1)

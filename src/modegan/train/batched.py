@@ -58,6 +58,8 @@ from modegan.weighting import SampleWeighting
 def batch_unsupported(cfg: RunConfig) -> str | None:
     """None when this config can train as a batch of seeds; otherwise a one-line reason."""
     m, s = cfg.model, cfg.scheme
+    if m.arch != "mlp":
+        return f"model.arch {m.arch}: image networks (BatchNorm, convolutions) are not stacked"
     if cfg.diwgan.enabled:
         return "diwgan: per-seed assignment problems and KDEs are not stacked"
     if s.veegan:

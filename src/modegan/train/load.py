@@ -8,17 +8,19 @@ import torch
 from safetensors.torch import load_file
 
 from modegan.errors import ModeganError
+from modegan.nets.dcgan import DCGANGenerator
 from modegan.nets.mlp import MLPGenerator
 from modegan.train.checkpoint import read_checkpoint
 from modegan.train.parts import build_generator
 from modegan.train.rundir import RunDir
 
 
-def load(run_dir: str | Path) -> MLPGenerator:
+def load(run_dir: str | Path) -> MLPGenerator | DCGANGenerator:
     """The run's generator in eval mode: final weights if the run finished, else its latest checkpoint."""
     run = RunDir(run_dir)
     cfg = run.read_config()
-    dim = _data_dim(run)
+    c, size = cfg.data.channels, cfg.data.image_size
+    dim = c * size * size if cfg.model.arch == "dcgan" else _data_dim(run)
     G = build_generator(cfg, dim)
     if run.generator.exists():
         G.load_state_dict(load_file(str(run.generator)))

@@ -14,16 +14,18 @@ import torch
 from torch import nn
 
 from modegan.config import OptimConfig, RunConfig
+from modegan.data.images import ImageDataset
 from modegan.losses.adversarial import AdversarialLoss, get_loss
+from modegan.nets.dcgan import DCGANDiscriminator, DCGANGenerator
 from modegan.nets.mlp import MLPDiscriminator, MLPGenerator
 from modegan.nets.packing import PackedDiscriminator
-from modegan.nets.veegan import JointDiscriminator, Reconstructor
+from modegan.nets.veegan import ConvJointDiscriminator, ConvReconstructor, JointDiscriminator, Reconstructor
 from modegan.weighting import DualImportanceLoss, SampleWeighting, build_diwgan
 
 
 @dataclass
 class Parts:
-    G: MLPGenerator
+    G: MLPGenerator | DCGANGenerator
     D: nn.Module  # MLPDiscriminator, PackedDiscriminator, or VEEGAN's JointDiscriminator
     g_opt: torch.optim.Optimizer
     d_opt: torch.optim.Optimizer
@@ -32,7 +34,7 @@ class Parts:
     rng: torch.Generator  # every random draw of training: z, data batches, GP interpolation
     weighting: SampleWeighting | None = None
     diwgan: DualImportanceLoss | None = None
-    F: Reconstructor | None = None  # VEEGAN's reconstructor x -> z
+    F: Reconstructor | ConvReconstructor | None = None  # VEEGAN's reconstructor x -> z
     f_opt: torch.optim.Optimizer | None = None
     step: int = 0  # generator steps taken (schedules such as top-k read it)
 
@@ -56,16 +58,31 @@ def build_optimizer(params, cfg: OptimConfig) -> torch.optim.Optimizer:
     return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
 
 
-def build_generator(cfg: RunConfig, data_dim: int) -> MLPGenerator:
+def image_shape(cfg: RunConfig) -> tuple[int, int]:
+    """(channels, size) of an image run's data, as its resolved config fixes them."""
+    return cfg.data.channels, cfg.data.image_size
+
+
+def build_generator(cfg: RunConfig, data_dim: int) -> MLPGenerator | DCGANGenerator:
+    """The benchmark MLP for toy data (`data_dim` inputs), DCGAN for images (`data_dim` unused)."""
     m = cfg.model
+    if m.arch == "dcgan":
+        c, size = image_shape(cfg)
+        return DCGANGenerator(size, c, m.z_dim, width=m.g_width)
     return MLPGenerator(
         m.z_dim, data_dim, width=m.g_width, depth=m.g_depth, activation=m.activation, norm=m.g_norm
     )
 
 
 def build_discriminator(cfg: RunConfig, data_dim: int) -> nn.Module:
-    """The benchmark MLP; PacGAN feeds it m samples at once, VEEGAN a (z, x) pair."""
+    """The benchmark MLP or DCGAN; PacGAN feeds it m samples at once (images: m·C channels), VEEGAN a (z, x) pair."""
     m, s = cfg.model, cfg.scheme
+    if m.arch == "dcgan":
+        c, size = image_shape(cfg)
+        if s.veegan:
+            return ConvJointDiscriminator(size, c, m.z_dim, width=m.d_width)
+        D = DCGANDiscriminator(size, c * s.pack, width=m.d_width)
+        return PackedDiscriminator(D, s.pack) if s.pack > 1 else D
     kw = dict(width=m.d_width, depth=m.d_depth, activation=m.activation, norm=m.d_norm,
               spectral_norm=m.spectral_norm)
     if s.veegan:
@@ -73,6 +90,14 @@ def build_discriminator(cfg: RunConfig, data_dim: int) -> nn.Module:
     if s.pack > 1:
         return PackedDiscriminator(MLPDiscriminator(data_dim * s.pack, **kw), s.pack)
     return MLPDiscriminator(data_dim, **kw)
+
+
+def build_reconstructor(cfg: RunConfig, data_dim: int) -> nn.Module:
+    m = cfg.model
+    if m.arch == "dcgan":
+        c, size = image_shape(cfg)
+        return ConvReconstructor(size, c, m.z_dim, width=m.d_width)
+    return Reconstructor(data_dim, m.z_dim, width=m.d_width, depth=m.d_depth)
 
 
 def build_weighting(cfg: RunConfig) -> SampleWeighting | None:
@@ -87,12 +112,11 @@ def build_weighting(cfg: RunConfig) -> SampleWeighting | None:
 
 def build_parts(cfg: RunConfig, data_dim: int) -> Parts:
     """Networks are initialised from `train.seed` inside a forked RNG, so the global RNG is untouched."""
-    m = cfg.model
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.train.seed)
         G = build_generator(cfg, data_dim)
         D = build_discriminator(cfg, data_dim)
-        F = Reconstructor(data_dim, m.z_dim, width=m.d_width, depth=m.d_depth) if cfg.scheme.veegan else None
+        F = build_reconstructor(cfg, data_dim) if cfg.scheme.veegan else None
     return Parts(
         G=G,
         D=D,
@@ -107,15 +131,31 @@ def build_parts(cfg: RunConfig, data_dim: int) -> Parts:
     )
 
 
-def attach_diwgan(parts: Parts, train: torch.Tensor, cache_dir: Path | None) -> None:
+DIWGAN_IMAGE_ROWS = 10_000
+
+
+def diwgan_data(train: torch.Tensor | ImageDataset, seed: int) -> torch.Tensor:
+    """What DIWGAN's autoencoder and targets see: the toy training set, or up to 10,000 training images
+    (a subset drawn with `seed`) as flat rows, which the conv autoencoder takes; 128,000 stacked digits as
+    floats would be 1.2 GB."""
+    if isinstance(train, torch.Tensor):
+        return train
+    n = min(train.n, DIWGAN_IMAGE_ROWS)
+    idx = torch.randperm(train.n, generator=torch.Generator().manual_seed(seed))[:n]
+    return train.batch(idx).reshape(n, -1)
+
+
+def attach_diwgan(parts: Parts, train: torch.Tensor | ImageDataset, cache_dir: Path | None) -> None:
     """DIWGAN's phase 0: pretrain (or load the cached) autoencoder, freeze it, choose the targets.
 
     It draws from its own generator (seed + 2), so enabling DIWGAN does not shift the training draws.
     """
     cfg, d = parts.cfg, parts.cfg.diwgan
     bw = d.bandwidth if d.bandwidth in ("scott", "silverman") else float(d.bandwidth)
+    image = None if isinstance(train, torch.Tensor) else train.shape
     parts.diwgan = build_diwgan(
-        train, latent=d.encoder, latent_dim=d.latent_dim, ae_steps=d.ae_steps, ae_lr=d.ae_lr,
+        diwgan_data(train, cfg.train.seed + 3), latent=d.encoder, image_shape=image, latent_dim=d.latent_dim,
+        ae_steps=d.ae_steps, ae_lr=d.ae_lr,
         batch_size=cfg.train.batch_size, n_targets=d.n_targets or cfg.train.batch_size, targets=d.targets,
         cache_dir=cache_dir, generator=torch.Generator().manual_seed(cfg.train.seed + 2),
         alpha=d.alpha, n_history=d.n_history, bw_method=bw, target_stat=d.target_stat, ema=d.ema,

@@ -14,9 +14,12 @@ from safetensors.torch import save_file
 
 import modegan
 from modegan.config import RunConfig, config_from_any
-from modegan.data import ToyDataset, load_dataset
+from modegan.data import ImageDataset, ToyDataset, load_dataset
 from modegan.errors import ModeganError
 from modegan.metrics import evaluate_toy
+from modegan.metrics.classifier import Classifier, default_classifier_path, load_classifier
+from modegan.metrics.images import dataset_kind, evaluate_images
+from modegan.report.grids import image_grid_png
 from modegan.report.plots import scatter_png
 from modegan.train.checkpoint import read_checkpoint, restore, save_checkpoint
 from modegan.train.parts import Parts, attach_diwgan, build_parts
@@ -28,20 +31,54 @@ class TrainingDiverged(ModeganError):
     """A loss, parameter or sample became NaN or Inf."""
 
 
+LOCATION_KEYS = (("data", "dir"), ("train", "classifier"))
+SAMPLE_CHUNK = 1_000
+GRID_IMAGES = 64
+
+
 def config_hash(cfg: RunConfig) -> str:
-    return hashlib.sha256(json.dumps(cfg.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
+    """Hash of the resolved config, without where files live (data.dir, train.classifier): the data and the
+    classifier are identified by the checksums that the summary and every metric's protocol record."""
+    d = cfg.to_dict()
+    for section, key in LOCATION_KEYS:
+        d[section].pop(key, None)
+    return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
 
 
-def evaluate(G: torch.nn.Module, dataset: ToyDataset, cfg: RunConfig) -> tuple[dict, torch.Tensor]:
-    """Metrics on `eval_samples` samples drawn with the fixed evaluation seed (benchmarks.md §2)."""
+def evaluate(
+    G: torch.nn.Module, dataset: ToyDataset | ImageDataset, cfg: RunConfig, classifier: Classifier | None = None
+) -> tuple[dict, torch.Tensor]:
+    """Metrics on `eval_samples` samples drawn with the fixed evaluation seed (benchmarks.md §2, §4–5).
+
+    Images: `evaluate_images` (modes/kl or digit metrics with the MNIST classifier, FD/KID/PRDC on the first
+    `feature_samples`); the classifier is loaded (`run_classifier`) when not given."""
     rng = torch.Generator().manual_seed(cfg.train.eval_seed)
     was_training = G.training
     G.eval()
-    samples = G.sample(cfg.train.eval_samples, rng)
+    if isinstance(dataset, ImageDataset):
+        n = cfg.train.eval_samples
+        samples = torch.cat([G.sample(min(SAMPLE_CHUNK, n - i), rng) for i in range(0, n, SAMPLE_CHUNK)])
+    else:
+        samples = G.sample(cfg.train.eval_samples, rng)
     G.train(was_training)
     if not torch.isfinite(samples).all():
         raise TrainingDiverged("the generator produced NaN or Inf samples")
+    if isinstance(dataset, ImageDataset):
+        classifier = classifier or run_classifier(cfg, dataset)
+        return evaluate_images(samples, dataset, classifier, generator=rng,
+                               n_feature_samples=cfg.train.feature_samples), samples
     return evaluate_toy(samples, dataset, rng, threshold=cfg.train.hq_threshold), samples
+
+
+def run_classifier(cfg: RunConfig, dataset: ToyDataset | ImageDataset) -> Classifier | None:
+    """The MNIST classifier that MNIST and Stacked MNIST runs are evaluated with (None for other data)."""
+    if not isinstance(dataset, ImageDataset) or dataset_kind(dataset) not in ("mnist", "stacked-mnist"):
+        return None
+    path = Path(cfg.train.classifier).expanduser() if cfg.train.classifier else default_classifier_path()
+    if not path.is_file():
+        raise ModeganError(f"no MNIST classifier at {path} (needed to evaluate {cfg.data.name}); train it with "
+                           "`modegan classifier train --data-dir DIR`, or set train.classifier")
+    return load_classifier(path)
 
 
 def metric_values(metrics: dict) -> dict:
@@ -88,7 +125,7 @@ class ProgressBar:
 
 
 def short_metrics(metrics: dict) -> str:
-    keys = ("modes", "hqs", "rkl_modes", "jsd_grid", "w1")
+    keys = ("modes", "hqs", "rkl_modes", "jsd_grid", "w1", "kl", "digit_kl", "fd")
     return " ".join(f"{k}={metrics[k].value:.3g}" for k in keys if k in metrics)
 
 
@@ -113,8 +150,10 @@ class Recorder:
     Shared by `train` and the batched `train_seeds`, so a seed trained in a batch leaves the same files.
     """
 
-    def __init__(self, run: RunDir, cfg: RunConfig, dataset: ToyDataset, parts: Parts, start: int, elapsed0: float):
+    def __init__(self, run: RunDir, cfg: RunConfig, dataset: ToyDataset | ImageDataset, parts: Parts, start: int,
+                 elapsed0: float):
         self.run, self.cfg, self.dataset = run, cfg, dataset
+        self.classifier = run_classifier(cfg, dataset)  # before training, so a missing one fails fast
         self.base = {
             "preset": cfg.preset, "dataset": dataset.describe(), "config_hash": config_hash(cfg),
             "versions": {"modegan": modegan.__version__, "torch": torch.__version__},
@@ -136,7 +175,7 @@ class Recorder:
         tc, run = self.cfg.train, self.run
         if not _finite_params(parts):
             raise TrainingDiverged("a network parameter became non-finite")
-        metrics, samples = evaluate(parts.G, self.dataset, self.cfg)
+        metrics, samples = evaluate(parts.G, self.dataset, self.cfg, self.classifier)
         elapsed = self.elapsed()
         record = {
             "step": step,
@@ -149,7 +188,9 @@ class Recorder:
             "metrics": metric_values(metrics),
             "protocol": {k: m.protocol for k, m in metrics.items()},
         }
-        if tc.plots:
+        if tc.plots and isinstance(self.dataset, ImageDataset):
+            image_grid_png(run.sample_plot(step), samples[:GRID_IMAGES])
+        elif tc.plots:
             real = self.dataset.sample_real(len(samples), torch.Generator().manual_seed(tc.eval_seed + 1))
             means = self.dataset.mixture.means if self.dataset.mixture is not None else None
             scatter_png(run.sample_plot(step), samples, real, means, f"{self.label}, step {step}")
@@ -223,22 +264,33 @@ def check_config(cfg: RunConfig) -> None:
         raise ModeganError(f"train.ckpt_every ({ckpt_every}) must be a multiple of train.eval_every ({tc.eval_every})")
 
 
-def run_dataset(cfg: RunConfig) -> ToyDataset:
-    dataset = load_dataset(cfg.data.name, seed=cfg.data.seed, n_train=cfg.data.n_train,
-                           mode_probs=cfg.data.mode_probs)
+def run_dataset(cfg: RunConfig) -> ToyDataset | ImageDataset:
+    d = cfg.data
+    dataset = load_dataset(d.name, seed=d.seed, n_train=d.n_train, mode_probs=d.mode_probs, root=d.dir,
+                           image_size=d.image_size, channels=d.channels, verify=d.verify)
     if any(n.startswith("data") for n in cfg.weighting.disc_real) and dataset.weights is None:
         raise ModeganError("weighting.disc_real: data weights need a dataset that carries them "
                            "(set data.mode_probs to draw a biased training set with known weights)")
     return dataset
 
 
-def open_parts(cfg: RunConfig, dataset: ToyDataset, run: RunDir, state: dict | None, overwrite: bool) -> Parts:
+def training_set(dataset: ToyDataset | ImageDataset) -> torch.Tensor | ImageDataset:
+    """What `train_step` draws batches from: the toy tensor itself, or the image dataset."""
+    return dataset if isinstance(dataset, ImageDataset) else dataset.train
+
+
+def data_dim(dataset: ToyDataset | ImageDataset) -> int:
+    return math.prod(dataset.shape) if isinstance(dataset, ImageDataset) else dataset.dim
+
+
+def open_parts(cfg: RunConfig, dataset: ToyDataset | ImageDataset, run: RunDir, state: dict | None,
+               overwrite: bool) -> Parts:
     """The parts of a new run (run directory created, step-0 checkpoint written) or of a resumed one."""
-    parts = build_parts(cfg, dataset.dim)
+    parts = build_parts(cfg, data_dim(dataset))
     if state is None:
         run.create(cfg, overwrite)
     if cfg.diwgan.enabled:
-        attach_diwgan(parts, dataset.train, run.path)
+        attach_diwgan(parts, training_set(dataset), run.path)
     if state is None:
         save_checkpoint(run.checkpoint, parts, 0, 0.0)  # so there is always a last good checkpoint
     else:
@@ -289,7 +341,7 @@ def train(
     parts = open_parts(cfg, dataset, run, state, overwrite)
     start = 0 if state is None else state["step"]
     rec = Recorder(run, cfg, dataset, parts, start, 0.0 if state is None else state["elapsed_s"])
-    train_set, train_weights, bs = dataset.train, dataset.weights, tc.batch_size
+    train_set, train_weights, bs = training_set(dataset), getattr(dataset, "weights", None), tc.batch_size
     sums = LossSums()
     step = start
     try:

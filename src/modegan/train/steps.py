@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from modegan.data.images import ImageDataset
 from modegan.losses.adversarial import reduce
 from modegan.losses.constraints import clip_weights_, gradient_penalty
 from modegan.losses.unrolled import unrolled_generator_loss
@@ -123,16 +124,20 @@ def batch_indices(n_train: int, batch_size: int, rng: torch.Generator) -> Tensor
     return torch.randint(n_train, (batch_size,), generator=rng)
 
 
-def train_step(p: Parts, train: Tensor, batch_size: int, weights: Tensor | None = None) -> dict[str, Tensor]:
+def train_step(
+    p: Parts, train: Tensor | ImageDataset, batch_size: int, weights: Tensor | None = None
+) -> dict[str, Tensor]:
     """n_critic discriminator steps on fresh real batches, then one generator step.
+
+    `train` is the toy training set (indexed directly) or an image dataset (its uint8 rows converted per batch).
 
     `weights` are the training set's per-example importance weights, if it carries any. With packing
     (PacGAN) the discriminator sees `batch_size` packs of m samples, so m x batch_size samples are drawn.
     """
     batch_size *= p.cfg.scheme.pack
     for _ in range(p.cfg.loss.n_critic):
-        idx = batch_indices(train.shape[0], batch_size, p.rng)
-        real = train[idx]
+        idx = batch_indices(len(train), batch_size, p.rng)
+        real = train[idx] if isinstance(train, Tensor) else train.batch(idx)
         out = discriminator_step(p, real, None if weights is None else weights[idx])
     out.update(generator_step(p, batch_size, real))
     p.step += 1

@@ -27,12 +27,13 @@ from torch import Tensor, nn
 from modegan.data.mixtures import _check_count, _check_generator
 from modegan.errors import ModeganError, choice_error
 from modegan.nets.autoencoder import IdentityEncoder, MLPAutoencoder, freeze, pretrain_autoencoder
+from modegan.nets.conv_autoencoder import ConvAutoencoder
 from modegan.weighting.kde import GaussianKDE, SingularCovarianceError, bandwidth_factor
 from modegan.weighting.weights import ess, normalise
 
 TARGET_METHODS = ("kde_resample", "kmeans", "subsample")
 TARGET_STATS = ("paired", "nearest")
-LATENTS = ("mlp", "identity")
+LATENTS = ("mlp", "identity", "conv")
 LOSS_OPTIONS = {"alpha": 1.0, "n_history": 10, "bw_method": "scott", "target_stat": "paired", "ema": False, "eps": 1e-8}
 AE_FILE = "autoencoder.safetensors"
 KMEANS_MAX_POINTS = 20_000
@@ -360,15 +361,21 @@ def _atomic_write(payload: bytes, path: Path) -> None:
 
 
 def _pretrained_autoencoder(
-    data: Tensor, latent_dim: int, steps: int, lr: float, batch_size: int, seed: int, cache_dir: Path | None
-) -> tuple[MLPAutoencoder, float]:
-    """Train the AE from `seed`, or load it from `cache_dir` when it was trained there with the same settings."""
+    data: Tensor, latent_dim: int, steps: int, lr: float, batch_size: int, seed: int, cache_dir: Path | None,
+    image_shape: tuple[int, int, int] | None = None,
+) -> tuple[MLPAutoencoder | ConvAutoencoder, float]:
+    """Train the AE from `seed`, or load it from `cache_dir` when it was trained there with the same settings.
+    With `image_shape` it is the conv autoencoder (A12) on flat image rows, else the MLP one (A11)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        ae = MLPAutoencoder(data.shape[1], latent_dim).to(data.device)
+        if image_shape is None:
+            ae = MLPAutoencoder(data.shape[1], latent_dim).to(data.device)
+        else:
+            ae = ConvAutoencoder(tuple(image_shape), latent_dim).to(data.device)
     key = {
         "in_dim": str(ae.in_dim), "latent_dim": str(ae.latent_dim), "hidden": str(ae.hidden), "steps": str(steps),
         "lr": repr(float(lr)), "batch_size": str(batch_size), "seed": str(seed), "data_sha256": _fingerprint(data),
+        **({} if image_shape is None else {"arch": "conv", "shape": str(list(ae.shape))}),
     }
     path = None if cache_dir is None else Path(cache_dir) / AE_FILE
     if path is not None and path.is_file():
@@ -408,12 +415,15 @@ def build_diwgan(
     targets: str = "kde_resample",
     cache_dir: Path | None = None,
     generator: torch.Generator,
+    image_shape: tuple[int, int, int] | None = None,
     **loss_kwargs,
 ) -> DualImportanceLoss:
     """Phase 0 (§3.2 steps 1–3), then the loss: pretrain (or load) and freeze the AE, encode the training set,
     choose the targets once. `generator` is advanced by the same amount whether or not the AE comes from
     the cache, so a resumed build draws the same targets. The returned module carries `ae_mse` (the AE's
-    final reconstruction MSE, 0 for the identity encoder) and `autoencoder` (plain attributes)."""
+    final reconstruction MSE, 0 for the identity encoder) and `autoencoder` (plain attributes).
+    latent "conv" (images): `data` are flat rows of images of `image_shape` (C, H, W); the encoder then takes
+    the generator's images as they are."""
     unknown = sorted(set(loss_kwargs) - set(LOSS_OPTIONS))
     if unknown:
         raise choice_error("DIWGAN loss option", unknown[0], LOSS_OPTIONS)
@@ -430,13 +440,16 @@ def build_diwgan(
         raise ModeganError(f"DIWGAN training data must be a float tensor (n, d) with n >= 2, got {shape}")
     ae_seed, target_seed = (int(s) for s in torch.randint(2**62, (2,), generator=generator, device=generator.device))
 
+    if latent == "conv" and (image_shape is None or math.prod(image_shape) != data.shape[1]):
+        raise ModeganError(f"DIWGAN latent 'conv' needs image_shape (C, H, W) matching the data's {data.shape[1]} "
+                           f"columns, got {image_shape}")
     if latent == "identity":
         ae, mse = IdentityEncoder(data.shape[1]), 0.0
         encoder: nn.Module = ae
     else:
         ae, mse = _pretrained_autoencoder(
             data, _check_count(latent_dim, "latent_dim"), _check_count(ae_steps, "ae_steps"), ae_lr,
-            _check_count(batch_size, "batch_size"), ae_seed, cache_dir,
+            _check_count(batch_size, "batch_size"), ae_seed, cache_dir, image_shape if latent == "conv" else None,
         )
         encoder = ae.encoder
     freeze(ae)
