@@ -226,3 +226,13 @@ def test_compare_prints_a_bootstrap_interval(bench_dir, tmp_path, capsys):
     assert main(["compare", str(bench_dir / "runs"), "--no-report", "--diff", "gan,veegan"]) == 2
     assert "method 'veegan' is not among the runs" in capsys.readouterr().err
     assert main(["compare", str(tmp_path / "nothing")]) == 2
+
+
+def test_a_second_bench_on_the_same_directory_is_refused(tmp_path, capsys):
+    from modegan.bench.runs import exclusive
+
+    with exclusive(tmp_path):
+        assert main(["bench", "mog", "--methods", "gan", "--datasets", "ring8", "--seeds", "1", "--steps", "2",
+                     "--out", str(tmp_path)]) == 2
+    assert "another benchmark is running in" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()

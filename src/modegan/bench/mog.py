@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 
 from modegan.bench.results import Row, collect, markdown, read_row, write_csv
-from modegan.bench.runs import RunSpec, execute, plan
+from modegan.bench.runs import RunSpec, exclusive, execute, plan
 from modegan.config import merge
 from modegan.data import DATASETS
 from modegan.errors import ModeganError, choice_error
@@ -66,14 +66,14 @@ def plan_mog(out: str | Path, *, methods: list[str] | None = None, datasets: lis
 def run_planned(p: MogPlan, *, workers: int = 2, batch: bool = True, ray: str | None = None,
                 on_done: Callable[[list[RunSpec], list[dict]], None] | None = None) -> list[Row]:
     """Train every pending run of the plan, then write results.csv, results.md and report.html."""
-    p.out.mkdir(parents=True, exist_ok=True)
-    (p.out / "bench.yaml").write_text(yaml.safe_dump(
-        {"benchmark": "mog", "runs": len(p.specs), "seeds": p.seeds, "steps": p.steps, "overrides": p.overrides,
-         "methods": list(dict.fromkeys(s.method for s in p.specs)),
-         "datasets": list(dict.fromkeys(s.dataset for s in p.specs))}, sort_keys=False))
-    execute(p.specs, workers=workers, batch=batch, ray=ray, on_done=on_done)
-    rows = [read_row(s.path, method=s.method) for s in p.specs]
-    write_outputs(p.out, rows, "Mixture-of-Gaussians benchmark", setting_text(p.steps, p.seeds, p.overrides))
+    with exclusive(p.out):
+        (p.out / "bench.yaml").write_text(yaml.safe_dump(
+            {"benchmark": "mog", "runs": len(p.specs), "seeds": p.seeds, "steps": p.steps, "overrides": p.overrides,
+             "methods": list(dict.fromkeys(s.method for s in p.specs)),
+             "datasets": list(dict.fromkeys(s.dataset for s in p.specs))}, sort_keys=False))
+        execute(p.specs, workers=workers, batch=batch, ray=ray, on_done=on_done)
+        rows = [read_row(s.path, method=s.method) for s in p.specs]
+        write_outputs(p.out, rows, "Mixture-of-Gaussians benchmark", setting_text(p.steps, p.seeds, p.overrides))
     return rows
 
 

@@ -8,9 +8,11 @@ Seeds of one setting train as one batch of stacked models where the method allow
 
 from __future__ import annotations
 
+import fcntl
 import traceback
 import warnings
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,9 +92,16 @@ def run_job(items: list[tuple[dict, str]], batch: bool) -> list[dict]:
     Takes plain dicts so it can cross process and Ray boundaries.
     """
     from modegan.config import config_from_any
-    from modegan.train import train
 
     specs = [RunSpec("", "", 0, config_from_any(c), Path(p)) for c, p in items]
+    done = [s for s in specs if state(s) == "done"]  # e.g. finished since the job was planned
+    specs = [s for s in specs if s not in done]
+    return [_outcome(s.path, RunDir(s.path).read_summary()) for s in done] + _train_specs(specs, batch)
+
+
+def _train_specs(specs: list[RunSpec], batch: bool) -> list[dict]:
+    from modegan.train import train
+
     if batch and len(specs) > 1:
         for s in specs:
             if state(s) == "new":
@@ -170,6 +179,27 @@ def execute(specs: list[RunSpec], *, workers: int = 2, batch: bool = True, ray: 
 
     with ProcessPoolExecutor(workers) as pool:
         futures = {pool.submit(run_job, items, b): i for i, (items, b) in enumerate(payload)}
-        for f in as_completed(futures):
-            if on_done:
-                on_done(todo[futures[f]], f.result())
+        try:
+            for f in as_completed(futures):
+                if on_done:
+                    on_done(todo[futures[f]], f.result())
+        except KeyboardInterrupt:  # the workers were interrupted too; queued jobs must not start
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+
+
+@contextmanager
+def exclusive(out: Path):
+    """One benchmark at a time in `out`: two would train the same run directories at once."""
+    out.mkdir(parents=True, exist_ok=True)
+    f = open(out / ".bench.lock", "w")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.close()
+        raise ModeganError(f"another benchmark is running in {out}; wait for it, or choose another --out") from None
+    try:
+        yield
+    finally:
+        fcntl.flock(f, fcntl.LOCK_UN)
+        f.close()
