@@ -239,15 +239,22 @@ def bench_mog(
     ray: str | None = typer.Option(None, help="a Ray cluster address, or 'local' to start one here"),
 ):
     """Train methods x datasets x seeds; write results.csv, results.md and report.html. Rerun to resume."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from modegan.bench.mog import plan_mog, run_planned
-    from modegan.bench.runs import state
+    from modegan.bench.mog import plan_mog
     from modegan.config import parse_overrides
 
     plan = plan_mog(out, methods=_names(methods) or None, datasets=_names(datasets) or None, seeds=seeds,
                     steps=steps, eval_every=eval_every or None, overrides=parse_overrides(overrides or []))
-    with Progress(TextColumn("[bold]bench mog"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+    _run_bench(plan, workers=workers, batch=batch, ray=ray)
+
+
+def _run_bench(plan, **kw) -> None:
+    """Run a checked plan with a progress bar over its runs; failures are printed as they come."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from modegan.bench.runs import state
+    from modegan.bench.suite import run_planned
+
+    with Progress(TextColumn(f"[bold]bench {plan.name}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   TextColumn("{task.fields[info]}"), console=console) as bar:
         done_before = sum(state(s) == "done" for s in plan.specs)
         task = bar.add_task("runs", total=len(plan.specs), completed=done_before, info="")
@@ -260,9 +267,10 @@ def bench_mog(
                     bar.console.print(f"  {where}: {r['status']}: {r['error']}")
             bar.update(task, info=f"{job[0].dataset} / {job[0].method}")
 
-        rows = run_planned(plan, workers=workers, batch=batch, ray=ray, on_done=done)
+        rows = run_planned(plan, on_done=done, **kw)
     n_bad = sum(r.status != "finished" for r in rows)
-    console.print(f"{len(rows)} runs ({n_bad} not finished); results in {out}/ (results.md, results.csv, report.html)")
+    console.print(f"{len(rows)} runs ({n_bad} not finished); results in {plan.out}/ "
+                  "(results.md, results.csv, report.html)")
 
 
 @app.command()
@@ -276,9 +284,9 @@ def compare(
     report: bool = typer.Option(True, help="write results and report.html to --out"),
 ):
     """Build the bench tables and report from any existing runs; optionally a bootstrap CI of a difference."""
-    from modegan.bench.mog import compare as build
     from modegan.bench.results import collect, metric_names
     from modegan.bench.stats import bootstrap_diff
+    from modegan.bench.suite import compare as build
 
     rows = build(run_dirs, out) if report else collect(run_dirs)
     if report:

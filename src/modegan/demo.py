@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from modegan.bench.mog import plan_mog, run_planned
+from modegan.bench.mog import plan_mog
 from modegan.bench.results import Row
+from modegan.bench.suite import run_planned
 
 DEMO_PRESETS = ("gan", "wgan", "wgan-gp-toy", "iwgan", "diwgan", "unrolled", "veegan", "pacgan2")
 

@@ -34,17 +34,18 @@ class RunSpec:
         return self.cfg.to_dict(), str(self.path)
 
 
-def plan(out: Path, methods: list[str], datasets: list[str], seeds: list[int], overrides: dict) -> list[RunSpec]:
-    """One spec per (dataset, method, seed); `overrides` (steps, eval cadence, user --set) apply to all.
+def plan(out: Path, methods: list[str], groups: dict[str, dict], seeds: list[int], overrides: dict) -> list[RunSpec]:
+    """One spec per (group, method, seed). A group is a dataset, or a dataset in one setting, with its own
+    overrides; `overrides` (steps, eval cadence, user key=value) apply to every run.
 
     Bad names or values fail here, before anything trains.
     """
     specs = []
-    for d in datasets:
+    for label, group in groups.items():
         for m in methods:
             for s in seeds:
-                cfg = build_config(preset=m, overrides=merge(overrides, {"data": {"name": d}, "train": {"seed": s}}))
-                specs.append(RunSpec(m, d, s, cfg, out / "runs" / d / m / f"seed{s}"))
+                cfg = build_config(preset=m, overrides=merge(merge(overrides, group), {"train": {"seed": s}}))
+                specs.append(RunSpec(m, label, s, cfg, out / "runs" / label / m / f"seed{s}"))
     return specs
 
 

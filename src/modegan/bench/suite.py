@@ -1,0 +1,75 @@
+"""What every benchmark shares: a checked plan of runs, its execution, and the three outputs.
+
+`bench mog` and `bench stacked-mnist` only differ in their groups (datasets or settings), defaults and
+setting text; `compare` builds the same outputs from any runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from modegan.bench.results import Row, collect, markdown, read_row, write_csv
+from modegan.bench.runs import RunSpec, exclusive, execute, plan
+from modegan.config import merge
+from modegan.errors import ModeganError
+from modegan.presets import get_preset
+from modegan.report.html import build_report
+
+
+@dataclass
+class BenchPlan:
+    name: str
+    title: str
+    setting: str  # one paragraph: budget, seeds, networks; printed above the tables
+    out: Path
+    specs: list[RunSpec]
+
+
+def make_plan(name: str, title: str, out: str | Path, *, methods: list[str], groups: dict[str, dict], seeds: int,
+              steps: int, eval_every: int | None, overrides: dict | None, setting: str) -> BenchPlan:
+    """Check names and counts, then resolve every run's config (which checks every value)."""
+    for m in methods:
+        get_preset(m)
+    if seeds < 1:
+        raise ModeganError(f"--seeds must be at least 1, got {seeds}")
+    if steps < 1:
+        raise ModeganError(f"--steps must be positive, got {steps}")
+    every = eval_every or max(1, steps // 8)
+    ov = merge(overrides or {}, {"train": {"steps": steps, "eval_every": every, "plots": True}})
+    extra = f" Overrides for every run: {overrides}." if overrides else ""
+    text = f"{steps} generator steps, seeds 0..{seeds - 1} ({seeds}); {setting}{extra}"
+    return BenchPlan(name, title, text, Path(out), plan(Path(out), methods, groups, list(range(seeds)), ov))
+
+
+def run_planned(p: BenchPlan, *, workers: int = 2, batch: bool = True, ray: str | None = None,
+                on_done: Callable[[list[RunSpec], list[dict]], None] | None = None) -> list[Row]:
+    """Train every pending run of the plan, then write results.csv, results.md and report.html."""
+    with exclusive(p.out):
+        (p.out / "bench.yaml").write_text(yaml.safe_dump(
+            {"benchmark": p.name, "runs": len(p.specs), "setting": p.setting,
+             "methods": list(dict.fromkeys(s.method for s in p.specs)),
+             "groups": list(dict.fromkeys(s.dataset for s in p.specs))}, sort_keys=False))
+        execute(p.specs, workers=workers, batch=batch, ray=ray, on_done=on_done)
+        rows = [read_row(s.path, method=s.method, dataset=s.dataset) for s in p.specs]
+        write_outputs(p.out, rows, p.title, p.setting)
+    return rows
+
+
+def write_outputs(out: Path, rows: list[Row], title: str, setting: str) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    write_csv(out / "results.csv", rows)
+    (out / "results.md").write_text(markdown(rows, title, setting))
+    build_report(rows, out / "report.html", title, setting)
+
+
+def compare(paths: list[str | Path], out: str | Path, title: str = "Comparison") -> list[Row]:
+    """The bench outputs for any existing runs: results.csv, results.md and report.html in `out`."""
+    rows = collect([Path(p) for p in paths])
+    steps = sorted({r.steps for r in rows})
+    setting = f"{len(rows)} runs from {', '.join(map(str, paths))}; generator steps: {', '.join(map(str, steps))}."
+    write_outputs(Path(out), rows, title, setting)
+    return rows
