@@ -114,6 +114,7 @@ def test_missing_data_dir_and_classifier_are_clear(mnist_dir, tmp_path, monkeypa
                   train={"classifier": str(tmp_path / "none.st")})
     with pytest.raises(ModeganError, match="no MNIST classifier at .*modegan classifier train"):
         train(cfg, out=tmp_path / "c")
+    assert not (tmp_path / "c").exists()
 
 
 def test_image_configs_do_not_batch_and_bad_keys_are_rejected(folder):

@@ -338,6 +338,7 @@ def train(
     tc = cfg.train
     check_config(cfg)
     dataset = run_dataset(cfg)
+    run_classifier(cfg, dataset)  # a missing classifier fails before the run directory or DIWGAN's phase 0
     parts = open_parts(cfg, dataset, run, state, overwrite)
     start = 0 if state is None else state["step"]
     rec = Recorder(run, cfg, dataset, parts, start, 0.0 if state is None else state["elapsed_s"])
