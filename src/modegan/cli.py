@@ -247,6 +247,31 @@ def bench_mog(
     _run_bench(plan, workers=workers, batch=batch, ray=ray)
 
 
+@bench_app.command("stacked-mnist")
+def bench_stacked(
+    overrides: list[str] = typer.Argument(None, help="config overrides for every run, as key=value"),
+    out: Path = typer.Option(Path("runs/bench-stacked-mnist"), help="benchmark directory"),
+    methods: str = typer.Option("", help="comma-separated presets (default: gan, pacgan2-4, unrolled, veegan, "
+                                "diwgan)"),
+    settings: str = typer.Option("veegan,unrolled", help="veegan (equal widths) and/or unrolled (D = G/4)"),
+    seeds: int = typer.Option(3, help="seeds 0..N-1 per method and setting"),
+    steps: int = typer.Option(2000, help="generator steps, the same for every method"),
+    eval_every: int = typer.Option(0, help="evaluation cadence (default: steps / 4)"),
+    data_dir: str | None = typer.Option(None, help="directory with the MNIST files (default: $MODEGAN_DATA)"),
+    classifier: str | None = typer.Option(None, help="MNIST classifier file (default: the cached one)"),
+    workers: int = typer.Option(1, help="local processes"),
+    ray: str | None = typer.Option(None, help="a Ray cluster address, or 'local' to start one here"),
+):
+    """Stacked MNIST (1000 modes) in the VEEGAN and Unrolled settings; outputs and resume as bench mog."""
+    from modegan.bench.stacked import plan_stacked
+    from modegan.config import parse_overrides
+
+    plan = plan_stacked(out, methods=_names(methods) or None, settings=_names(settings), seeds=seeds, steps=steps,
+                        eval_every=eval_every or None, data_dir=data_dir, classifier=classifier,
+                        overrides=parse_overrides(overrides or []))
+    _run_bench(plan, workers=workers, ray=ray)
+
+
 def _run_bench(plan, **kw) -> None:
     """Run a checked plan with a progress bar over its runs; failures are printed as they come."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn

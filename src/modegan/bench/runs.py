@@ -34,17 +34,20 @@ class RunSpec:
         return self.cfg.to_dict(), str(self.path)
 
 
-def plan(out: Path, methods: list[str], groups: dict[str, dict], seeds: list[int], overrides: dict) -> list[RunSpec]:
+def plan(out: Path, methods: list[str], groups: dict[str, dict | Callable[[str], dict]], seeds: list[int],
+         overrides: dict) -> list[RunSpec]:
     """One spec per (group, method, seed). A group is a dataset, or a dataset in one setting, with its own
-    overrides; `overrides` (steps, eval cadence, user key=value) apply to every run.
+    overrides (a dict, or a function of the method); `overrides` (steps, eval cadence, user key=value)
+    apply to every run and take precedence.
 
     Bad names or values fail here, before anything trains.
     """
     specs = []
     for label, group in groups.items():
         for m in methods:
+            group_ov = group(m) if callable(group) else group
             for s in seeds:
-                cfg = build_config(preset=m, overrides=merge(merge(overrides, group), {"train": {"seed": s}}))
+                cfg = build_config(preset=m, overrides=merge(merge(group_ov, overrides), {"train": {"seed": s}}))
                 specs.append(RunSpec(m, label, s, cfg, out / "runs" / label / m / f"seed{s}"))
     return specs
 

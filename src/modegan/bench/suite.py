@@ -29,7 +29,7 @@ class BenchPlan:
     specs: list[RunSpec]
 
 
-def make_plan(name: str, title: str, out: str | Path, *, methods: list[str], groups: dict[str, dict], seeds: int,
+def make_plan(name: str, title: str, out: str | Path, *, methods: list[str], groups: dict, seeds: int,
               steps: int, eval_every: int | None, overrides: dict | None, setting: str) -> BenchPlan:
     """Check names and counts, then resolve every run's config (which checks every value)."""
     for m in methods:
