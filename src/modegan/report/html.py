@@ -147,7 +147,7 @@ def coverage_curves(rows: list[Row], dataset: str) -> str | None:
                 continue
             x = np.asarray(steps)[ok]
             mean, std = np.nanmean(table[ok], axis=1), np.nanstd(table[ok], axis=1)
-            ax.plot(x, mean, label=method)
+            ax.plot(x, mean, label=method, marker="o", markersize=3)
             ax.fill_between(x, mean - std, mean + std, alpha=0.15)
         ax.set_xlabel("generator step")
         ax.set_ylabel(key)
