@@ -179,17 +179,19 @@ def execute(specs: list[RunSpec], *, workers: int = 2, batch: bool = True, ray: 
             if on_done:
                 on_done(job, res)
         return
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    import multiprocessing
 
-    with ProcessPoolExecutor(workers) as pool:
-        futures = {pool.submit(run_job, items, b): i for i, (items, b) in enumerate(payload)}
-        try:
-            for f in as_completed(futures):
-                if on_done:
-                    on_done(todo[futures[f]], f.result())
-        except KeyboardInterrupt:  # the workers were interrupted too; queued jobs must not start
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
+    # Pool.__exit__ terminates the workers: after Ctrl-C no queued job starts, and runs cut short keep
+    # their last checkpoint for the next invocation.
+    with multiprocessing.Pool(workers) as pool:
+        for i, results in pool.imap_unordered(_indexed_job, list(enumerate(payload))):
+            if on_done:
+                on_done(todo[i], results)
+
+
+def _indexed_job(job: tuple[int, tuple[list, bool]]) -> tuple[int, list[dict]]:
+    i, (items, batch) = job
+    return i, run_job(items, batch)
 
 
 @contextmanager
