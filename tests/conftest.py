@@ -27,3 +27,26 @@ def metrics_lines(run):
         record.pop("elapsed_s")
         out.append(record)
     return out
+
+
+@pytest.fixture(scope="session")
+def mnist_dir(tmp_path_factory):
+    """Synthesised MNIST IDX files (40 training, 5 test digits): right format, other content (verify=False)."""
+    from test_images_data import write_mnist
+
+    d = tmp_path_factory.mktemp("mnist")
+    write_mnist(d, n_train=40, n_test=5)
+    return d
+
+
+@pytest.fixture(scope="session")
+def stub_classifier(tmp_path_factory):
+    """An untrained MnistCNN saved as a classifier (accuracy recorded as 0.995): the metric plumbing only."""
+    import torch
+
+    from modegan.metrics.classifier import Classifier, MnistCNN, _weights_sha256, save_classifier
+
+    torch.manual_seed(0)
+    net = MnistCNN()
+    state = {k: v.contiguous() for k, v in net.state_dict().items()}
+    return save_classifier(Classifier(net, 0.995, _weights_sha256(state), {}), tmp_path_factory.mktemp("c") / "c.st")

@@ -4,38 +4,17 @@ from __future__ import annotations
 
 import csv
 
-import pytest
-import torch
-
 from modegan.bench.published import STACKED_UNROLLED, STACKED_VEEGAN
 from modegan.bench.stacked import plan_stacked, run_stacked
 from modegan.cli import main
-from modegan.metrics.classifier import Classifier, MnistCNN, _weights_sha256, save_classifier
-from test_images_data import write_mnist
 
 TINY = {"model": {"g_width": 4, "d_width": 4, "z_dim": 8}, "data": {"n_train": 64, "verify": False},
         "train": {"batch_size": 8, "eval_samples": 32, "feature_samples": 16}, "diwgan": {"ae_steps": 2}}
 
 
-@pytest.fixture(scope="module")
-def mnist_dir(tmp_path_factory):
-    d = tmp_path_factory.mktemp("mnist")
-    write_mnist(d, n_train=40, n_test=5)
-    return d
-
-
-@pytest.fixture(scope="module")
-def classifier(tmp_path_factory):
-    """An untrained MnistCNN recorded at 99.5 %: the plumbing, not the accuracy, is under test here."""
-    torch.manual_seed(0)
-    net = MnistCNN()
-    state = {k: v.contiguous() for k, v in net.state_dict().items()}
-    return save_classifier(Classifier(net, 0.995, _weights_sha256(state), {}), tmp_path_factory.mktemp("c") / "c.st")
-
-
-def test_settings_fix_networks_batch_and_gan_optimisers(mnist_dir, classifier, tmp_path):
+def test_settings_fix_networks_batch_and_gan_optimisers(mnist_dir, stub_classifier, tmp_path):
     plan = plan_stacked(tmp_path, methods=["gan", "wgan-gp"], seeds=1, steps=4, data_dir=str(mnist_dir),
-                        classifier=str(classifier))
+                        classifier=str(stub_classifier))
     cfg = {(s.dataset, s.method): s.cfg for s in plan.specs}
     v, u = cfg[(STACKED_VEEGAN, "gan")], cfg[(STACKED_UNROLLED, "gan")]
     assert (v.model.arch, v.model.z_dim, v.model.g_width, v.model.d_width, v.train.batch_size) == ("dcgan", 100, 64,
@@ -48,9 +27,9 @@ def test_settings_fix_networks_batch_and_gan_optimisers(mnist_dir, classifier, t
     assert v.train.eval_samples == 26_000 and v.data.n_train == 128_000  # the protocol (benchmarks.md §4)
 
 
-def test_stacked_bench_writes_tables_beside_published_numbers_and_resumes(mnist_dir, classifier, tmp_path):
+def test_stacked_bench_writes_tables_beside_published_numbers_and_resumes(mnist_dir, stub_classifier, tmp_path):
     kw = {"methods": ["gan", "pacgan2"], "seeds": 2, "steps": 4, "eval_every": 2, "data_dir": str(mnist_dir),
-          "classifier": str(classifier), "overrides": TINY}
+          "classifier": str(stub_classifier), "overrides": TINY}
     rows = run_stacked(tmp_path, **kw)
     assert len(rows) == 2 * 2 * 2 and all(r.status == "finished" for r in rows)
     with open(tmp_path / "results.csv") as f:

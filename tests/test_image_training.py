@@ -14,12 +14,10 @@ from PIL import Image
 from modegan import load
 from modegan.config import build_config
 from modegan.errors import ModeganError
-from modegan.metrics.classifier import Classifier, MnistCNN, _weights_sha256, save_classifier
 from modegan.presets import PRESETS
 from modegan.train import train
 from modegan.train.batched import batch_unsupported
 from modegan.train.run import config_hash
-from test_images_data import write_mnist
 
 TINY = {"model": {"g_width": 4, "d_width": 4, "z_dim": 8},
         "train": {"batch_size": 8, "steps": 2, "eval_every": 2, "eval_samples": 16, "threads": 1},
@@ -34,22 +32,6 @@ def folder(tmp_path_factory):
     for i in range(64):
         Image.fromarray(rng.integers(0, 256, (28, 28, 3), dtype=np.uint8)).save(d / f"{i:02d}.png")
     return d
-
-
-@pytest.fixture(scope="module")
-def mnist_dir(tmp_path_factory):
-    d = tmp_path_factory.mktemp("mnist")
-    write_mnist(d, n_train=40, n_test=5)
-    return d
-
-
-@pytest.fixture(scope="module")
-def stub_classifier(tmp_path_factory):
-    """An untrained MnistCNN saved as a classifier (accuracy recorded as 0.995): the metric plumbing only."""
-    torch.manual_seed(0)
-    net = MnistCNN()
-    state = {k: v.contiguous() for k, v in net.state_dict().items()}
-    return save_classifier(Classifier(net, 0.995, _weights_sha256(state), {}), tmp_path_factory.mktemp("c") / "c.st")
 
 
 def _config(preset, name, **extra):
