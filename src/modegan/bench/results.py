@@ -7,8 +7,6 @@ built from a benchmark's runs or from any runs a user points `compare` at.
 from __future__ import annotations
 
 import csv
-import hashlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,15 +67,13 @@ def find_runs(paths: list[Path]) -> list[Path]:
 
 
 def read_row(path: Path, method: str | None = None, dataset: str | None = None) -> Row:
-    from modegan.train.run import config_hash
+    from modegan.train.run import config_hash, setting_hash
 
     run = RunDir(path)
     cfg = run.read_config()
     summary = run.read_summary() or {"status": "not started"}
     status = summary.get("status", "unknown")
-    plain = cfg.to_dict()
-    plain["train"].pop("seed")
-    setting = hashlib.sha256(json.dumps(plain, sort_keys=True).encode()).hexdigest()[:12]
+    setting = setting_hash(cfg)
     curve = [(r["step"], r.get("metrics", {})) for r in run.read_metrics()]
     if status not in ("finished", "diverged", "failed"):
         status = "unfinished" if status in ("running", "interrupted", "not started") else status

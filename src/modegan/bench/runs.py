@@ -109,7 +109,7 @@ def _train_specs(specs: list[RunSpec], batch: bool) -> list[dict]:
     if batch and len(specs) > 1:
         for s in specs:
             if state(s) == "new":
-                _clear(RunDir(s.path), s.cfg)  # leftovers of another config or a run that never checkpointed
+                RunDir(s.path).clear()  # leftovers of another config or of a run that never checkpointed
         try:
             summaries = train_seeds([s.cfg for s in specs], [s.path for s in specs])
             return [_outcome(s.path, summ) for s, summ in zip(specs, summaries, strict=True)]
@@ -118,7 +118,7 @@ def _train_specs(specs: list[RunSpec], batch: bool) -> list[dict]:
                           stacklevel=1)
     results = []
     for s in specs:
-        (s.path / "error.txt").unlink(missing_ok=True)
+        RunDir(s.path).error.unlink(missing_ok=True)
         try:
             if state(s) == "resume":
                 summary = train(resume=s.path)
@@ -128,13 +128,6 @@ def _train_specs(specs: list[RunSpec], batch: bool) -> list[dict]:
         except Exception as e:  # noqa: BLE001 - a failed run is reported, and does not stop the others
             results.append(_record_failure(s, e))
     return results
-
-
-def _clear(run: RunDir, cfg: RunConfig) -> None:
-    if run.has_run():
-        run.create(cfg, overwrite=True)
-        run.config.unlink()
-    (run.path / "error.txt").unlink(missing_ok=True)
 
 
 def _outcome(path: Path, summary: dict) -> dict:
@@ -156,7 +149,7 @@ def _record_failure(spec: RunSpec, e: Exception) -> dict:
         summary = {**summary, "status": "failed", "error": msg, "config_hash": config_hash(spec.cfg),
                    "preset": spec.cfg.preset, "step": summary.get("step", 0)}
         if detail:
-            (run.path / "error.txt").write_text(detail)
+            run.error.write_text(detail)
         run.write_summary(summary)
     return {"path": str(spec.path), "status": summary["status"], "error": summary.get("error")}
 

@@ -73,7 +73,8 @@ def get_loss(name: str) -> AdversarialLoss:
 
 
 def reduce(term: Tensor, weights: Tensor | None = None) -> Tensor:
-    """Mean over the batch, or the weighted mean with mean-1 weights."""
-    return term.mean() if weights is None else (weights * term).mean()
+    """Mean over the batch (the last axis), or the weighted mean with mean-1 weights; stacked seeds'
+    terms (S, B) reduce to one loss per seed."""
+    return term.mean(-1) if weights is None else (weights * term).mean(-1)
 
 

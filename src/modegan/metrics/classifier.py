@@ -16,13 +16,12 @@ import time
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
-from safetensors.torch import save as safetensors_bytes
 from torch import Tensor, nn
 
 from modegan.data.images import ImageDataset
 from modegan.data.mixtures import _check_count, _check_generator
 from modegan.errors import ModeganError
+from modegan.safetensors_file import read_safetensors, write_safetensors
 
 CACHE_ENV = "MODEGAN_CACHE"
 CLASSIFIER_FILE = "mnist_cnn.safetensors"
@@ -207,12 +206,8 @@ def train_classifier(
 def save_classifier(clf: Classifier, path: str | os.PathLike) -> Path:
     """Write weights + metadata (accuracy, protocol JSON, weights SHA-256) atomically."""
     path = Path(path).expanduser()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu().contiguous() for k, v in clf.net.state_dict().items()}
     meta = {"accuracy": repr(clf.accuracy), "sha256": clf.sha256, "protocol": json.dumps(clf.protocol)}
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(safetensors_bytes(state, metadata=meta))
-    os.replace(tmp, path)
+    write_safetensors(path, clf.net.state_dict(), meta)
     return path
 
 
@@ -224,12 +219,7 @@ def load_classifier(path: str | os.PathLike | None = None, *, min_accuracy: floa
         raise ModeganError(
             f"no MNIST classifier at {path}; train one with modegan.metrics.classifier.train_classifier"
         )
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-            state = {name: f.get_tensor(name) for name in f.keys()}  # noqa: SIM118
-    except Exception as e:  # corrupt or foreign file
-        raise ModeganError(f"cannot read classifier {path}: {type(e).__name__}") from None
+    meta, state = read_safetensors(path, "classifier")
     if "sha256" not in meta or "accuracy" not in meta:
         raise ModeganError(f"{path} is not a modegan classifier (no sha256/accuracy metadata)")
     digest = _weights_sha256(state)

@@ -32,7 +32,7 @@ from torch import Tensor
 from modegan.config import RunConfig, config_from_any
 from modegan.data import ToyDataset
 from modegan.errors import ModeganError
-from modegan.losses.adversarial import AdversarialLoss
+from modegan.losses.adversarial import AdversarialLoss, reduce
 from modegan.losses.constraints import interpolation_eps, penalty_at
 from modegan.nets.batched import BatchedDiscriminator, BatchedGenerator
 from modegan.train.checkpoint import read_checkpoint
@@ -129,17 +129,12 @@ class BatchedParts:
         p.step = self.step
 
 
-def _per_seed(term: Tensor, weights: Tensor | None) -> Tensor:
-    """Each seed's (weighted) batch mean, shape (S,): `reduce` of `losses.adversarial` row by row."""
-    return (term if weights is None else weights * term).mean(-1)
-
-
 def batched_discriminator_step(p: BatchedParts, real: Tensor, real_weights: Tensor | None = None) -> dict:
     """`steps.discriminator_step` for stacked seeds: real (S, B, d); the losses come back per seed."""
     cfg = p.cfg.loss
     with torch.no_grad():
         fake = p.G(p.G.sample_z(real.shape[1], p.rngs))
-    loss = critic_loss(p, real, fake, real_weights, reduce_term=_per_seed)
+    loss = critic_loss(p, real, fake, real_weights)  # (S,): one loss per seed
     out = {"d_loss": loss.detach()}
     if cfg.gp_weight > 0:
         group = p.cfg.scheme.pack
@@ -155,7 +150,7 @@ def batched_generator_step(p: BatchedParts, batch_size: int) -> dict:
     fake = p.G(p.G.sample_z(batch_size, p.rngs))
     scores = p.D(fake)
     per_sample = p.loss.g(scores)
-    loss = _per_seed(per_sample, term_weights(p, "gen", scores, per_sample))
+    loss = reduce(per_sample, term_weights(p, "gen", scores, per_sample))
     p.g_opt.zero_grad(set_to_none=True)
     loss.sum().backward(inputs=list(p.G.parameters()))
     p.g_opt.step()
@@ -187,9 +182,10 @@ class _Seed:
     rec: Recorder | None = None
 
 
-def _without_steps(cfg: RunConfig) -> dict:
+def _without(cfg: RunConfig, train_key: str) -> dict:
+    """The config as a dict with one train key blanked, to compare configs that may differ only there."""
     d = cfg.to_dict()
-    d["train"] = {**d["train"], "steps": None}
+    d["train"] = {**d["train"], train_key: None}
     return d
 
 
@@ -198,7 +194,7 @@ def _plan(seed: _Seed, overwrite: bool) -> dict | None:
     run, cfg = seed.run, seed.cfg
     if overwrite or not run.has_run():
         return None
-    if _without_steps(run.read_config()) != _without_steps(cfg):
+    if _without(run.read_config(), "steps") != _without(cfg, "steps"):
         raise ModeganError(f"{run.path} already holds a run of another config; choose another output "
                            "directory (or pass overwrite=True)")
     summary = run.read_summary()
@@ -234,7 +230,7 @@ def train_seeds(configs: list[RunConfig], outs: list[str | Path], *, overwrite: 
     cfgs = [config_from_any(c) for c in configs]
     if len({Path(o).resolve() for o in outs}) != len(outs):
         raise ModeganError("train_seeds: two seeds share an output directory")
-    if any(_without_seed(c) != _without_seed(cfgs[0]) for c in cfgs):
+    if any(_without(c, "seed") != _without(cfgs[0], "seed") for c in cfgs):
         raise ModeganError("train_seeds: the configs must differ only in train.seed")
     if not cfgs:
         return []
@@ -253,12 +249,6 @@ def train_seeds(configs: list[RunConfig], outs: list[str | Path], *, overwrite: 
             group = [s for s in todo if (0 if s.state is None else s.state["step"]) == start]
             results.update(_train_batch(group, dataset, overwrite, progress))
     return [results[i] for i in range(len(cfgs))]
-
-
-def _without_seed(cfg: RunConfig) -> dict:
-    d = cfg.to_dict()
-    d["train"] = {**d["train"], "seed": None}
-    return d
 
 
 def _train_batch(seeds: list[_Seed], dataset: ToyDataset, overwrite: bool, progress: bool) -> dict[int, dict]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 import hashlib
 import json
@@ -43,6 +44,13 @@ def config_hash(cfg: RunConfig) -> str:
     for section, key in LOCATION_KEYS:
         d[section].pop(key, None)
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def setting_hash(cfg: RunConfig) -> str:
+    """`config_hash` without train.seed: the runs of one setting that differ only by seed share it."""
+    seedless = copy.deepcopy(cfg)
+    seedless.train.seed = 0
+    return config_hash(seedless)
 
 
 def evaluate(

@@ -37,6 +37,7 @@ class RunDir:
         self.generator = self.path / "generator.safetensors"
         self.samples = self.path / "samples"
         self.autoencoder = self.path / "autoencoder.safetensors"  # DIWGAN's cached, frozen autoencoder
+        self.error = self.path / "error.txt"  # the traceback of a benchmark run that failed
 
     def has_run(self) -> bool:
         return self.config.exists() or self.checkpoint.exists() or self.metrics.exists()
@@ -50,12 +51,17 @@ class RunDir:
                 "or choose another --out (or pass --overwrite)"
             )
         if overwrite:
-            for f in (self.metrics, self.checkpoint, self.summary, self.generator, self.autoencoder):
-                f.unlink(missing_ok=True)
-            for png in self.samples.glob("step_*.png"):
-                png.unlink()
+            self.clear()
         self.path.mkdir(parents=True, exist_ok=True)
         self.write_config(cfg)
+
+    def clear(self) -> None:
+        """Remove every file a run writes, so the directory holds no run."""
+        for f in (self.config, self.metrics, self.checkpoint, self.summary, self.generator, self.autoencoder,
+                  self.error):
+            f.unlink(missing_ok=True)
+        for png in self.samples.glob("step_*.png"):
+            png.unlink()
 
     def write_config(self, cfg: RunConfig) -> None:
         _atomic_write_text(self.config, yaml.safe_dump(cfg.to_dict(), sort_keys=False))

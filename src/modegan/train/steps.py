@@ -45,12 +45,12 @@ def discriminator_step(p: Parts, real: Tensor, real_weights: Tensor | None = Non
     return out
 
 
-def critic_loss(p, real: Tensor, fake: Tensor, real_weights: Tensor | None, reduce_term=reduce) -> Tensor:
-    """The weighted d_real + d_fake; the batched trainer reduces per seed (`reduce_term`) on `BatchedParts`."""
+def critic_loss(p, real: Tensor, fake: Tensor, real_weights: Tensor | None) -> Tensor:
+    """The weighted d_real + d_fake: a scalar, or one loss per seed on the batched trainer's stacked parts."""
     s_real, s_fake = p.D(real), p.D(fake)
     l_real, l_fake = p.loss.d_real(s_real), p.loss.d_fake(s_fake)
-    return (reduce_term(l_real, term_weights(p, "disc_real", s_real, l_real, real_weights))
-            + reduce_term(l_fake, term_weights(p, "disc_fake", s_fake, l_fake)))
+    return (reduce(l_real, term_weights(p, "disc_real", s_real, l_real, real_weights))
+            + reduce(l_fake, term_weights(p, "disc_fake", s_fake, l_fake)))
 
 
 def update_critic(p, loss: Tensor) -> None:

@@ -14,13 +14,10 @@ from __future__ import annotations
 import hashlib
 import math
 import numbers
-import os
 from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors import safe_open
-from safetensors.torch import save as safetensors_bytes
 from scipy.optimize import linear_sum_assignment
 from torch import Tensor, nn
 
@@ -28,6 +25,7 @@ from modegan.data.mixtures import _check_count, _check_generator
 from modegan.errors import ModeganError, choice_error
 from modegan.nets.autoencoder import IdentityEncoder, MLPAutoencoder, freeze, pretrain_autoencoder
 from modegan.nets.conv_autoencoder import ConvAutoencoder
+from modegan.safetensors_file import read_safetensors, write_safetensors
 from modegan.weighting.kde import GaussianKDE, SingularCovarianceError, bandwidth_factor
 from modegan.weighting.weights import ess, normalise
 
@@ -351,15 +349,6 @@ def _fingerprint(data: Tensor) -> str:
     return hashlib.sha256(data.detach().to("cpu", torch.float32).contiguous().numpy().tobytes()).hexdigest()
 
 
-def _atomic_write(payload: bytes, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(payload)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def _pretrained_autoencoder(
     data: Tensor, latent_dim: int, steps: int, lr: float, batch_size: int, seed: int, cache_dir: Path | None,
     image_shape: tuple[int, int, int] | None = None,
@@ -379,12 +368,7 @@ def _pretrained_autoencoder(
     }
     path = None if cache_dir is None else Path(cache_dir) / AE_FILE
     if path is not None and path.is_file():
-        try:
-            with safe_open(str(path), framework="pt") as f:
-                meta = f.metadata() or {}
-                tensors = {name: f.get_tensor(name) for name in f.keys()}  # noqa: SIM118
-        except Exception as e:  # corrupt or foreign file
-            raise ModeganError(f"cannot read cached autoencoder {path}: {type(e).__name__}") from None
+        meta, tensors = read_safetensors(path, "cached autoencoder")
         changed = sorted(name for name, value in key.items() if meta.get(name) != value)
         if changed or "mse" not in meta:
             raise ModeganError(
@@ -397,9 +381,7 @@ def _pretrained_autoencoder(
         ae, data, steps=steps, lr=lr, batch_size=batch_size, generator=torch.Generator().manual_seed(seed)
     )
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        state = {name: t.detach().cpu().contiguous() for name, t in ae.state_dict().items()}
-        _atomic_write(safetensors_bytes(state, metadata={**key, "mse": repr(mse)}), path)
+        write_safetensors(path, ae.state_dict(), {**key, "mse": repr(mse)})
     return ae, mse
 
 
