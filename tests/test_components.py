@@ -139,3 +139,14 @@ def test_overwrite_replaces_the_cached_autoencoder(tmp_path, tiny):
 def test_mode_probs_need_a_mixture():
     with pytest.raises(ModeganError, match="data.mode_probs needs a Gaussian mixture; 'swissroll' has no modes"):
         load_dataset("swissroll", n_train=10, mode_probs=[1, 2])
+
+
+def test_tune_malloc_raises_glibc_thresholds_unless_told_not_to(monkeypatch):
+    import platform
+
+    from modegan.malloc import tune_malloc
+
+    monkeypatch.setenv("MODEGAN_MALLOC", "default")
+    assert tune_malloc() is False
+    monkeypatch.delenv("MODEGAN_MALLOC")
+    assert tune_malloc() is (platform.libc_ver()[0] == "glibc")

@@ -222,6 +222,32 @@ def test_loss_is_differentiable_and_scaled_by_alpha():
     assert x.grad is not None and x.grad.abs().sum() > 0
 
 
+
+def test_pairing_started_in_the_background_gives_the_same_loss_state_and_gradient():
+    """`begin` (the trainer's head start) and the plain call compute the same step, weights and history."""
+    targets = ring(32, 3)
+    a = DualImportanceLoss(IdentityEncoder(2), targets, n_history=2)
+    b = DualImportanceLoss(IdentityEncoder(2), targets, n_history=2)
+    for i in range(5):  # past the history fill, so the generator weights are live
+        xa = ring(32, 40 + i, std=0.4).requires_grad_()
+        xb = xa.detach().clone().requires_grad_()
+        la, da = a(xa, a.begin(xa))
+        lb, db = b(xb)
+        assert torch.equal(la, lb) and all(torch.equal(da[k], db[k]) for k in da)
+        la.backward()
+        lb.backward()
+        assert torch.equal(xa.grad, xb.grad)
+    assert all(torch.equal(v, b.state_dict()[k]) for k, v in a.state_dict().items())
+    assert float(da["ess_gen"]) < 32  # non-uniform generator weights were in play
+
+
+def test_background_pairing_errors_reach_the_caller():
+    loss = DualImportanceLoss(IdentityEncoder(2), ring(8, 3))
+    x = ring(8, 4)
+    x[0, 0] = float("nan")
+    with pytest.raises(ModeganError, match="not finite"):
+        loss(x, loss.begin(x))
+
 @pytest.mark.parametrize("m", [5, 24])
 def test_rectangular_targets(m):
     loss = DualImportanceLoss(IdentityEncoder(2), ring(m, 5), n_history=2)

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from modegan.errors import ModeganError
+from modegan.malloc import tune_malloc
 
 app = typer.Typer(
     add_completion=False,
@@ -355,6 +356,7 @@ def _print_metrics(values: dict, protocol: dict, title: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; usage errors are typer's (exit 2), bad input is one `error:` line (exit 2)."""
+    tune_malloc()
     try:
         app(args=argv, prog_name="modegan")
     except ModeganError as e:

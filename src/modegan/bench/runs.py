@@ -18,6 +18,7 @@ from pathlib import Path
 
 from modegan.config import RunConfig, build_config, merge
 from modegan.errors import ModeganError
+from modegan.malloc import tune_malloc
 from modegan.train.batched import batch_unsupported, train_seeds
 from modegan.train.rundir import RunDir
 
@@ -96,6 +97,8 @@ def run_job(items: list[tuple[dict, str]], batch: bool) -> list[dict]:
     Takes plain dicts so it can cross process and Ray boundaries.
     """
     from modegan.config import config_from_any
+
+    tune_malloc()  # a pool or Ray worker is this benchmark's own process
 
     specs = [RunSpec("", "", 0, config_from_any(c), Path(p)) for c, p in items]
     done = [s for s in specs if state(s) == "done"]  # e.g. finished since the job was planned

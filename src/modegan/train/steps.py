@@ -18,6 +18,7 @@ from modegan.losses.constraints import clip_weights_, gradient_penalty
 from modegan.losses.unrolled import unrolled_generator_loss
 from modegan.losses.veegan import reconstruction_error, veegan_d_terms
 from modegan.train.parts import Parts
+from modegan.weighting.diwgan import PendingPairing
 
 
 def term_weights(p: Parts, role: str, scores: Tensor, per_sample_loss: Tensor, data_weights: Tensor | None = None):
@@ -62,14 +63,30 @@ def update_critic(p, loss: Tensor) -> None:
         clip_weights_(p.D, p.cfg.loss.clip)
 
 
-def generator_step(p: Parts, batch_size: int, real: Tensor) -> dict[str, Tensor]:
+def diwgan_head_start(p: Parts, batch_size: int) -> tuple[Tensor, PendingPairing] | None:
+    """DIWGAN's generated batch and its pairing, started before the critic steps (None without DIWGAN).
+
+    G does not change until the generator step, so this is the batch (and graph) that step would draw;
+    only the order of the random draws differs. The B×B assignment, the costliest part of DIWGAN, then
+    runs in a background thread while the critic trains.
+    """
+    if p.diwgan is None or p.F is not None:
+        return None
+    fake = p.G(p.G.sample_z(batch_size, p.rng))
+    return fake, p.diwgan.begin(fake)
+
+
+def generator_step(
+    p: Parts, batch_size: int, real: Tensor, early: tuple[Tensor, PendingPairing] | None = None
+) -> dict[str, Tensor]:
     """Minimise the (weighted, possibly unrolled) generator term, plus DIWGAN's α·D_a when enabled.
 
-    `real` is this iteration's last real batch: the unrolled discriminator steps train on it.
+    `real` is this iteration's last real batch: the unrolled discriminator steps train on it. `early` is
+    `diwgan_head_start`'s batch and pending pairing, if the trainer made them.
     """
     if p.F is not None:
         return veegan_generator_step(p, batch_size)
-    fake = p.G(p.G.sample_z(batch_size, p.rng))
+    fake, pending = early if early is not None else (p.G(p.G.sample_z(batch_size, p.rng)), None)
 
     def g_term(scores: Tensor) -> Tensor:
         per_sample = p.loss.g(scores)
@@ -82,7 +99,7 @@ def generator_step(p: Parts, batch_size: int, real: Tensor) -> dict[str, Tensor]
         loss = g_term(p.D(fake))
     out = {"g_loss": loss.detach()}
     if p.diwgan is not None:
-        extra, diag = p.diwgan(fake)
+        extra, diag = p.diwgan(fake, pending)
         loss = loss + extra
         out.update({f"diwgan_{name}": v for name, v in diag.items()})
     p.g_opt.zero_grad(set_to_none=True)
@@ -135,11 +152,12 @@ def train_step(
     (PacGAN) the discriminator sees `batch_size` packs of m samples, so m x batch_size samples are drawn.
     """
     batch_size *= p.cfg.scheme.pack
+    early = diwgan_head_start(p, batch_size)
     for _ in range(p.cfg.loss.n_critic):
         idx = batch_indices(len(train), batch_size, p.rng)
         real = train[idx] if isinstance(train, Tensor) else train.batch(idx)
         out = discriminator_step(p, real, None if weights is None else weights[idx])
-    out.update(generator_step(p, batch_size, real))
+    out.update(generator_step(p, batch_size, real, early))
     p.step += 1
     return out
 

@@ -14,7 +14,10 @@ from __future__ import annotations
 import hashlib
 import math
 import numbers
+import os
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -37,7 +40,7 @@ AE_FILE = "autoencoder.safetensors"
 KMEANS_MAX_POINTS = 20_000
 KMEANS_ITERS = 50
 SOLVERS = ("auto", "lsa", "simplex")
-SIMPLEX_MIN = 128
+SIMPLEX_MIN = 512
 
 
 def pair(cost: np.ndarray, solver: str = "auto") -> tuple[np.ndarray, np.ndarray]:
@@ -50,9 +53,10 @@ def pair(cost: np.ndarray, solver: str = "auto") -> tuple[np.ndarray, np.ndarray
 
     Solvers: "lsa" is scipy's shortest augmenting path; "simplex" is POT's network simplex on the
     assignment as a transport problem with unit masses (zero-cost dummies pad a rectangular cost). Both are
-    exact. "auto" takes the simplex for square problems from 128 up: on Euclidean costs where the codes
-    sit far from or collapsed against the targets (early training, mode collapse) the augmenting-path
-    solver slows to ~18 ms at 256 and over 1 s at 1024, while the simplex stays at ~5 ms and ~150 ms.
+    exact. "auto" takes the simplex for square problems from 512 up. Measured over a DIWGAN run on grid25
+    (every 100th step's costs): at 256 the augmenting path took 2.2-4.5 ms after the first step (13 ms
+    there) against the simplex's 3.6-7.3 ms, and it releases the GIL, so it overlaps the critic step; at
+    1024 it took 110-680 ms against the simplex's 77-190 ms.
     """
     cost = np.asarray(cost, dtype=np.float64)
     if solver not in SOLVERS:
@@ -84,6 +88,24 @@ def _simplex_pairs(cost: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     if log.get("result_code") != 1 or len(rows) != min(m, b) or len(np.unique(cols)) != len(cols):
         return None
     return rows, cols
+
+
+class PendingPairing(NamedTuple):
+    """A generated batch's codes (with their graph), and a future of their costs and pairing."""
+
+    codes: Tensor
+    work: Future
+
+
+_THREAD: tuple[int, ThreadPoolExecutor] | None = None
+
+
+def _pairing_thread() -> ThreadPoolExecutor:
+    """One worker thread per process (a forked child makes its own: threads do not survive a fork)."""
+    global _THREAD
+    if _THREAD is None or _THREAD[0] != os.getpid():
+        _THREAD = (os.getpid(), ThreadPoolExecutor(1, thread_name_prefix="modegan-pairing"))
+    return _THREAD[1]
 
 
 def _check_loss_options(alpha, n_history, bw_method, target_stat, ema, eps) -> None:
@@ -240,28 +262,49 @@ class DualImportanceLoss(nn.Module):
         self.gen_fill.clamp_(max=self.n_history - 1).add_(1)
         self.steps.add_(1)
 
-    def forward(self, x_fake: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-        """α·D_a, differentiable w.r.t. `x_fake` through the frozen encoder, and detached diagnostics."""
+    def begin(self, x_fake: Tensor, *, background: bool = True) -> PendingPairing:
+        """Encode a generated batch and start its pairing (§3.2 5d), in a background thread by default.
+
+        The pairing needs only the detached codes, so a trainer can start it before the critic steps and
+        finish the loss after them: scipy's assignment releases the GIL, and the critic trains meanwhile.
+        """
         s_g = self.encoder(x_fake)
-        m, k = self.targets.shape
+        k = self.targets.shape[1]
         if s_g.dim() != 2 or s_g.shape[1] != k or s_g.shape[0] < 1:
             raise ModeganError(f"DIWGAN codes must have shape (B, {k}) to match the targets, got {tuple(s_g.shape)}")
-        b = s_g.shape[0]
-        self._ensure_gen_buffer(b)
+        self._ensure_gen_buffer(s_g.shape[0])
         codes = s_g.detach()
-        targets = self.targets.to(s_g.dtype)
+        if not background:
+            done: Future = Future()
+            done.set_result(self._pair(codes))
+            return PendingPairing(s_g, done)
+        return PendingPairing(s_g, _pairing_thread().submit(self._pair, codes))
 
-        # 5d: pairing on detached codes, unweighted Euclidean costs (A8, A14), assignment in float64 on the host.
+    @torch.no_grad()
+    def _pair(self, codes: Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(cost, rows, cols): unweighted Euclidean costs (A8, A14) and their assignment, in float64 on the host.
+        It holds the GIL only for the cost matrix (the generator weights stay on the calling thread: torch's
+        many small ops would trade the GIL back and forth with the critic's)."""
         cost = torch.cdist(
-            self.targets.detach().to("cpu", torch.float64), codes.to("cpu", torch.float64),
+            self.targets.to("cpu", torch.float64), codes.to("cpu", torch.float64),
             compute_mode="donot_use_mm_for_euclid_dist",
         ).numpy()
-        rows_np, cols_np = pair(cost)
+        return (cost, *pair(cost))
+
+    def forward(self, x_fake: Tensor, pending: PendingPairing | None = None) -> tuple[Tensor, dict[str, Tensor]]:
+        """α·D_a, differentiable w.r.t. `x_fake` through the frozen encoder, and detached diagnostics.
+        `pending` is `begin(x_fake)` when the trainer started the pairing early."""
+        if pending is None:
+            pending = self.begin(x_fake, background=False)
+        s_g = pending.codes
+        m = self.targets.shape[0]
+        codes = s_g.detach()
+        targets = self.targets.to(s_g.dtype)
+        w_r = self.target_weights().to(s_g.dtype)  # 5e: past steps only; updated below
+        w_g = self.generator_weights(codes)  # 5c: previous N batches only (while the pairing runs)
+        cost, rows_np, cols_np = pending.work.result()  # 5d
         rows = torch.from_numpy(rows_np).to(s_g.device)
         cols = torch.from_numpy(cols_np).to(s_g.device)
-
-        w_g = self.generator_weights(codes)  # 5c: previous N batches only
-        w_r = self.target_weights().to(s_g.dtype)  # 5e: past steps only; updated below
 
         # 5f: D_a = mean over pairs of w_r·w_g·sqrt(‖s_r − s_g‖² + ε) (A7); only s_g carries gradient.
         diff = targets[rows] - s_g[cols]
