@@ -8,11 +8,12 @@ times only the training calls (set-up, data and the final evaluation included, i
   batched, 2 threads    one `train_seeds` call with train.threads=2 (the target: a batch on 2 cores)
 
     python benchmarks/batched_seeds.py [--preset wgan-gp] [--data grid25] [--seeds 10] [--steps 200]
-                                       [--tuned-malloc]
+                                       [--default-malloc]
 
---tuned-malloc runs every variant with glibc's mmap and trim thresholds raised: tensors of 128 KiB and up
-are otherwise mapped fresh on each allocation, and the page faults cost as much as the arithmetic of these
-small networks (both variants gain; the batched one more, its tensors are S times larger).
+Every variant runs with `modegan.malloc.tune_malloc()`, as the CLI and `bench` workers do: glibc's mmap and
+trim thresholds raised, so that freed activations stay in the heap instead of being faulted in afresh each
+step. --default-malloc runs them all with glibc's defaults instead (both variants lose; the batched one
+more, its tensors are S times larger).
 """
 
 from __future__ import annotations
@@ -25,8 +26,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-
-TUNED = {"MALLOC_MMAP_THRESHOLD_": str(1 << 30), "MALLOC_TRIM_THRESHOLD_": str(1 << 30)}
 
 
 def configs(args, seeds, threads):
@@ -41,7 +40,10 @@ def configs(args, seeds, threads):
 def worker(args) -> None:
     """Train the given seeds in this process; print start and end wall-clock times as JSON."""
     import modegan
+    from modegan.malloc import tune_malloc
     from modegan.train.batched import train_seeds
+
+    tune_malloc()  # a no-op under MODEGAN_MALLOC=default (--default-malloc)
 
     seeds = [int(s) for s in args.worker_seeds.split(",")]
     cfgs = configs(args, seeds, args.threads)
@@ -82,7 +84,7 @@ def main() -> None:
     ap.add_argument("--data", default="grid25")
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--steps", type=int, default=200)
-    ap.add_argument("--tuned-malloc", action="store_true")
+    ap.add_argument("--default-malloc", action="store_true", help="glibc's malloc thresholds, not modegan's")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--worker-seeds", help=argparse.SUPPRESS)
     ap.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
@@ -90,11 +92,11 @@ def main() -> None:
     args = ap.parse_args()
     if args.worker:
         return worker(args)
-    env = {**os.environ, **(TUNED if args.tuned_malloc else {})}
+    env = {**os.environ, "MODEGAN_MALLOC": "default" if args.default_malloc else "tuned"}
     seeds = list(range(args.seeds))
     half = (seeds[: len(seeds) // 2], seeds[len(seeds) // 2:])
     print(f"{args.seeds} seeds of {args.preset} on {args.data}, {args.steps} steps, one evaluation at the end"
-          f"{', tuned malloc' if args.tuned_malloc else ''}")
+          f"{', glibc default malloc' if args.default_malloc else ', tuned malloc'}")
     t = {
         "separate, 1 thread": timed(args, "separate", [seeds], 1, env),
         "batched, 1 thread": timed(args, "batched", [seeds], 1, env),

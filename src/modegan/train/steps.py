@@ -144,7 +144,8 @@ def batch_indices(n_train: int, batch_size: int, rng: torch.Generator) -> Tensor
 def train_step(
     p: Parts, train: Tensor | ImageDataset, batch_size: int, weights: Tensor | None = None
 ) -> dict[str, Tensor]:
-    """n_critic discriminator steps on fresh real batches, then one generator step.
+    """n_critic discriminator steps on fresh real batches, then one generator step (with DIWGAN, whose
+    generated batch is drawn first so that its pairing runs during the critic steps).
 
     `train` is the toy training set (indexed directly) or an image dataset (its uint8 rows converted per batch).
 
