@@ -222,7 +222,6 @@ def test_loss_is_differentiable_and_scaled_by_alpha():
     assert x.grad is not None and x.grad.abs().sum() > 0
 
 
-
 def test_pairing_started_in_the_background_gives_the_same_loss_state_and_gradient():
     """`begin` (the trainer's head start) and the plain call compute the same step, weights and history."""
     targets = ring(32, 3)
@@ -247,6 +246,7 @@ def test_background_pairing_errors_reach_the_caller():
     x[0, 0] = float("nan")
     with pytest.raises(ModeganError, match="not finite"):
         loss(x, loss.begin(x))
+
 
 @pytest.mark.parametrize("m", [5, 24])
 def test_rectangular_targets(m):
