@@ -31,7 +31,7 @@ def _logsumexp_rows_(k: Tensor) -> Tensor:
     top = k.amax(1, keepdim=True)
     top = torch.where(torch.isfinite(top), top, torch.zeros_like(top))
     k.sub_(top)
-    if k.device.type == "cpu" and k.is_contiguous() and not k.requires_grad:
+    if k.device.type == "cpu" and k.is_contiguous():  # log_pdf detaches, so k never carries a graph
         np.exp(k.numpy(), out=k.numpy())  # numpy's vectorised exp is about 2x torch's on these CPUs
     else:
         k.exp_()
