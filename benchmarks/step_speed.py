@@ -12,7 +12,11 @@ networks, interleaved), and a third how DIWGAN's step scales with the batch (64,
 extra work is a KDE over N x B points and a B x B assignment (target: <= 1.5x GAN at batch 256), and the
 mean of both over a whole 2,000-step run, where the codes are trained.
 
-    python benchmarks/step_speed.py [--presets gan,wgan,wgan-gp] [--steps 60] [--repeats 7]
+    python benchmarks/step_speed.py [--presets gan,wgan,wgan-gp] [--steps 60] [--repeats 7] [--default-malloc]
+
+Everything runs with `modegan.malloc.tune_malloc()`, as the CLI and `bench` workers do; --default-malloc
+keeps glibc's thresholds, under which activations of 128 KiB and more are faulted in afresh every step
+(and DIWGAN's pairing thread contends with those page faults).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from torch import nn
 import modegan
 from modegan.config import build_config
 from modegan.data import load_dataset
+from modegan.malloc import tune_malloc
 from modegan.train.parts import attach_diwgan, build_parts
 from modegan.train.steps import train_step
 
@@ -158,20 +163,23 @@ def diwgan_over_a_run(data, steps: int = 2000, block: int = 100) -> None:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--presets", default="gan,wgan,wgan-gp")
+    ap.add_argument("--presets", default="gan,wgan,wgan-gp", help="presets timed against a plain loop ('' to skip)")
     ap.add_argument("--steps", type=int, default=60, help="steps per timed block")
     ap.add_argument("--repeats", type=int, default=7, help="interleaved blocks per side")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--relative", default="iwgan,iwgan-gp,gan-hard,topk,diwgan,unrolled,veegan,pacgan2,pacgan3,pacgan4",
                     help="presets timed against gan ('' to skip)")
     ap.add_argument("--no-scaling", action="store_true", help="skip the DIWGAN batch-size table")
+    ap.add_argument("--default-malloc", action="store_true", help="glibc's malloc thresholds, not modegan's")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    if not args.default_malloc:
+        tune_malloc()
     data = load_dataset("grid25")
     print(f"grid25, batch 256, {args.threads} thread(s), median of {args.repeats} interleaved blocks "
-          f"of {args.steps} steps")
+          f"of {args.steps} steps, {'glibc default' if args.default_malloc else 'tuned'} malloc")
     print(f"{'preset':<10} {'plain ms':>9} {'step ms':>8} {'ratio':>6} {'loop ms':>8} {'ratio':>6}")
-    for name in args.presets.split(","):
+    for name in filter(None, args.presets.split(",")):
         cfg = build_config(preset=name)
         parts = build_parts(cfg, data.dim)
         ours = functools.partial(train_step, parts, data.train, cfg.train.batch_size)

@@ -9,8 +9,8 @@ from conftest import metrics_lines
 from modegan.config import build_config, merge
 from modegan.data import load_dataset
 from modegan.errors import ModeganError
-from modegan.train.parts import build_parts
-from modegan.train.steps import train_step
+from modegan.train.parts import attach_diwgan, build_parts
+from modegan.train.steps import diwgan_head_start, generator_step, train_step
 
 FAST_DIWGAN = {"diwgan": {"ae_steps": 100}}
 NEW_PRESETS = ["iwgan", "iwgan-gp", "gan-hard", "topk", "diwgan", "unrolled", "veegan", "pacgan3"]
@@ -46,6 +46,32 @@ def test_diwgan_logs_its_diagnostics_and_caches_the_autoencoder(tmp_path, tiny):
     before = cache.read_bytes()
     modegan.train(resume=tmp_path / "r", steps=60)
     assert cache.read_bytes() == before, "resume reuses the cached autoencoder"
+
+
+def test_diwgan_generator_step_takes_the_gradient_of_the_summed_loss(tiny):
+    """With the head start (the batch drawn, and its pairing started in the background, before the critic step),
+    G's gradient is that of -log D(G(z)) + α·D_a computed plainly, and DIWGAN's history takes the same update."""
+    cfg = build_config(preset="diwgan", overrides=merge(merge(tiny, FAST_DIWGAN), {"diwgan": {"n_history": 2}}))
+    data = load_dataset("ring8", n_train=2000)
+    p = build_parts(cfg, 2)
+    attach_diwgan(p, data.train, None)
+    for _ in range(4):  # past the history fill: both weight vectors are live
+        train_step(p, data.train, 64)
+    state, rng = {k: v.clone() for k, v in p.diwgan.state_dict().items()}, p.rng.get_state()
+    fake = p.G(p.G.sample_z(64, p.rng))
+    extra, diag = p.diwgan(fake)
+    assert float(diag["ess_gen"]) < 64 and float(diag["ess_target"]) < 64
+    after = {k: v.clone() for k, v in p.diwgan.state_dict().items()}
+    p.g_opt.zero_grad(set_to_none=True)
+    (p.loss.g(p.D(fake)).mean() + extra).backward(inputs=list(p.G.parameters()))
+    expected = [q.grad.clone() for q in p.G.parameters()]
+    p.diwgan.load_state_dict(state)
+    p.rng.set_state(rng)
+    generator_step(p, 64, data.train[:64], diwgan_head_start(p, 64))
+    for got, want in zip((q.grad for q in p.G.parameters()), expected, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-7)
+    assert all(torch.equal(v, after[k]) for k, v in p.diwgan.state_dict().items())  # the same history update
+    assert int(after["steps"]) == int(state["steps"]) + 1
 
 
 def test_veegan_trains_all_three_networks(tiny):

@@ -244,6 +244,22 @@ def test_kde_matches_scipy(d, bw):
     np.testing.assert_allclose(ours32, ref, rtol=1e-5)
 
 
+def test_kde_far_from_every_point_matches_scipy():
+    """Queries whose kernel sums underflow without a shift (about 12 kernel sds away in float32, 37 in
+    float64) take the shifted logsumexp; near ones in the same call do not."""
+    g = torch.Generator().manual_seed(5)
+    data = torch.randn(300, 2, generator=g, dtype=torch.float64)
+    kde = GaussianKDE(data)
+    sd = float(kde.covariance[0, 0].sqrt())
+    points = torch.tensor([[0.0, 0.0], [5 * sd, 0.0], [20 * sd, 0.0], [0.0, 60 * sd], [1e3, -1e3]], dtype=torch.float64)
+    ref = scipy.stats.gaussian_kde(data.numpy().T).logpdf(points.numpy().T)
+    assert ref[-1] < -1e6  # really far: every kernel value underflows, even in float64
+    np.testing.assert_allclose(kde.log_pdf(points).numpy(), ref, rtol=1e-9)
+    ours32 = GaussianKDE(data.float(), dtype=torch.float32).log_pdf(points.float()).double().numpy()
+    assert np.isfinite(ours32).all()
+    np.testing.assert_allclose(ours32, ref, rtol=1e-4, atol=1e-4)
+
+
 def test_bandwidth_factor_rules():
     assert bandwidth_factor(100, 2, "scott") == pytest.approx(100 ** (-1 / 6))
     assert bandwidth_factor(100, 3, "silverman") == pytest.approx((100 * 5 / 4) ** (-1 / 7))
