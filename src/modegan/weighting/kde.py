@@ -91,10 +91,10 @@ class GaussianKDE:
             )
         self.cholesky = chol
         self._data = x
-        self._white = self._whiten(x)
-        self._half_sq = -0.5 * (self._white * self._white).sum(1)
-        # [x, -½‖x‖², 1] per data point: one product with a query's [y, 1, -½‖y‖²] is -½‖y − x‖²
-        self._augmented = torch.cat([self._white, self._half_sq[:, None], torch.ones_like(self._half_sq)[:, None]], 1)
+        white = self._whiten(x)
+        half_sq = -0.5 * (white * white).sum(1, keepdim=True)
+        # [x, -½‖x‖², 1] per whitened data point: its product with a query's [y, 1, -½‖y‖²] is -½‖y − x‖²
+        self._augmented = torch.cat([white, half_sq, torch.ones_like(half_sq)], 1)
         self._log_norm = math.log(n) + 0.5 * d * math.log(2 * math.pi) + float(torch.log(torch.diagonal(chol)).sum())
 
     def _whiten(self, x: Tensor) -> Tensor:
