@@ -15,8 +15,7 @@ mean of both over a whole 2,000-step run, where the codes are trained.
     python benchmarks/step_speed.py [--presets gan,wgan,wgan-gp] [--steps 60] [--repeats 7] [--default-malloc]
 
 Everything runs with `modegan.malloc.tune_malloc()`, as the CLI and `bench` workers do; --default-malloc
-keeps glibc's thresholds, under which activations of 128 KiB and more are faulted in afresh every step
-(and DIWGAN's pairing thread contends with those page faults).
+keeps glibc's thresholds, under which activations of 128 KiB and more are faulted in afresh every step.
 """
 
 from __future__ import annotations

@@ -281,14 +281,19 @@ class DualImportanceLoss(nn.Module):
         return PendingPairing(s_g, _pairing_thread().submit(self._pair, codes))
 
     @torch.no_grad()
-    def _pair(self, codes: Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(cost, rows, cols): unweighted Euclidean costs (A8, A14) and their assignment, in float64 on the host.
-        It holds the GIL only for the cost matrix (the generator weights stay on the calling thread: torch's
-        many small ops would trade the GIL back and forth with the critic's)."""
-        cost = torch.cdist(
-            self.targets.to("cpu", torch.float64), codes.to("cpu", torch.float64),
+    def latent_costs(self, codes: Tensor) -> np.ndarray:
+        """(M, B) unweighted Euclidean distances from the targets to `codes` (A8, A14), in float64 on the host:
+        the matrix the pairing solves."""
+        return torch.cdist(
+            self.targets.to("cpu", torch.float64), codes.detach().to("cpu", torch.float64),
             compute_mode="donot_use_mm_for_euclid_dist",
         ).numpy()
+
+    def _pair(self, codes: Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(cost, rows, cols): the costs and their assignment. It holds the GIL only for the cost matrix (the
+        generator weights stay on the calling thread: torch's many small ops would trade the GIL back and
+        forth with the critic's)."""
+        cost = self.latent_costs(codes)
         return (cost, *pair(cost))
 
     def forward(self, x_fake: Tensor, pending: PendingPairing | None = None) -> tuple[Tensor, dict[str, Tensor]]:
