@@ -2,8 +2,8 @@
 
 Trains `diwgan` on grid25 and, at a few steps along the run, encodes a fresh generated batch and takes its
 latent costs to the targets: the matrix DIWGAN pairs at that step. Each solver is timed on it (best of
---repeats) and must reach the same optimal total: scipy's `linear_sum_assignment` ("lsa"), POT's network
-simplex ("simplex"), and lapx's Rust Jonker-Volgenant `lapjvr` when lapx is installed (not a dependency).
+--repeats) and must reach the same optimal total: lapx's Jonker-Volgenant `lapjvr` ("lapjv", DIWGAN's
+default), scipy's `linear_sum_assignment` ("lsa") and POT's network simplex ("simplex").
 Untrained codes (the first ~50 steps) are the slowest case for the augmenting-path solvers.
 
     python benchmarks/assignment_solvers.py [--batch 256] [--at 1,25,50,100,200,500,1000,2000] [--repeats 3]
@@ -12,7 +12,7 @@ Untrained codes (the first ~50 steps) are the slowest case for the augmenting-pa
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import functools
 import time
 
 import numpy as np
@@ -24,13 +24,7 @@ from modegan.weighting.diwgan import pair
 
 
 def solvers() -> dict:
-    out = {"lsa": lambda c: pair(c, "lsa"), "simplex": lambda c: pair(c, "simplex")}
-    if importlib.util.find_spec("lap") is not None:
-        import lap
-
-        if hasattr(lap, "lapjvr"):
-            out["lapx jv"] = lambda c: lap.lapjvr(c, extend_cost=True, return_cost=False)
-    return out
+    return {name: functools.partial(pair, solver=name) for name in ("lapjv", "lsa", "simplex")}
 
 
 def best_ms(fn, cost, repeats):

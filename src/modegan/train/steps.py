@@ -98,12 +98,16 @@ def generator_step(
     else:
         loss = g_term(p.D(fake))
     out = {"g_loss": loss.detach()}
-    if p.diwgan is not None:
-        extra, diag = p.diwgan(fake, pending)
-        loss = loss + extra
-        out.update({f"diwgan_{name}": v for name, v in diag.items()})
     p.g_opt.zero_grad(set_to_none=True)
-    loss.backward(inputs=list(p.G.parameters()))
+    if p.diwgan is None:
+        loss.backward(inputs=list(p.G.parameters()))
+    else:
+        # The adversarial term's gradient at the batch first, while the pairing may still run; then one backward
+        # through G of both terms (the same work as backpropagating their sum).
+        (grad_fake,) = torch.autograd.grad(loss, fake)
+        extra, diag = p.diwgan(fake, pending)
+        torch.autograd.backward([fake, extra], [grad_fake, None], inputs=list(p.G.parameters()))
+        out.update({f"diwgan_{name}": v for name, v in diag.items()})
     p.g_opt.step()
     return out
 

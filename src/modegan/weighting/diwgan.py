@@ -11,6 +11,7 @@ function of the discriminator (§1.6 rule 6).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import numbers
@@ -19,10 +20,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import NamedTuple
 
+import lap
 import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
 from torch import Tensor, nn
+from torch.autograd.function import once_differentiable
 
 from modegan.data.mixtures import _check_count, _check_generator
 from modegan.errors import ModeganError, choice_error
@@ -39,7 +42,7 @@ LOSS_OPTIONS = {"alpha": 1.0, "n_history": 10, "bw_method": "scott", "target_sta
 AE_FILE = "autoencoder.safetensors"
 KMEANS_MAX_POINTS = 20_000
 KMEANS_ITERS = 50
-SOLVERS = ("auto", "lsa", "simplex")
+SOLVERS = ("auto", "lapjv", "lsa", "simplex")
 SIMPLEX_MIN = 512
 
 
@@ -51,12 +54,14 @@ def pair(cost: np.ndarray, solver: str = "auto") -> tuple[np.ndarray, np.ndarray
     sample gets a distinct target when M > B, every target a distinct generated sample when M < B.
     Returns (rows, cols) with rows ascending, as `scipy.optimize.linear_sum_assignment` does.
 
-    Solvers: "lsa" is scipy's shortest augmenting path; "simplex" is POT's network simplex on the
-    assignment as a transport problem with unit masses (zero-cost dummies pad a rectangular cost). Both are
-    exact. "auto" takes the simplex for square problems from 512 up. Measured over a DIWGAN run on grid25
-    (every 100th step's costs): at 256 the augmenting path took 2.2-4.5 ms after the first step (13 ms
-    there) against the simplex's 3.6-7.3 ms, and it releases the GIL, so it overlaps the critic step; at
-    1024 it took 110-680 ms against the simplex's 77-190 ms.
+    Solvers, all exact: "lapjv" is Jonker and Volgenant's algorithm (lapx's `lapjvr`), "lsa" scipy's
+    `linear_sum_assignment` (Crouse's shortest augmenting path), "simplex" POT's network simplex on the
+    assignment as a transport problem with unit masses (zero-cost dummies pad a rectangular cost). "auto"
+    is lapjv below 512 and the simplex for square problems from 512 up. All three release the GIL, so the
+    pairing overlaps the critic step. On the cost matrices of a DIWGAN run at batch 256 lapjv is about twice
+    as fast as lsa once the codes are trained; at 1024 untrained codes took lapjv 640 ms a step against the
+    simplex's 80-190 (benchmarks/assignment_solvers.py, README "Speed"). With distinct costs the optimal
+    pairing is unique, and the solvers return the same pairs (tested against brute force and each other).
     """
     cost = np.asarray(cost, dtype=np.float64)
     if solver not in SOLVERS:
@@ -65,12 +70,24 @@ def pair(cost: np.ndarray, solver: str = "auto") -> tuple[np.ndarray, np.ndarray
         raise ModeganError(f"pairing cost must be a non-empty 2-D array, got shape {cost.shape}")
     if not np.isfinite(cost).all():
         raise ModeganError("DIWGAN pairing distances are not finite (did the generator diverge?)")
+    return _solve(cost, solver)
+
+
+def _solve(cost: np.ndarray, solver: str) -> tuple[np.ndarray, np.ndarray]:
+    """`pair` on a cost matrix already checked (float64, 2-D, finite)."""
     m, b = cost.shape
-    if solver == "simplex" or (solver == "auto" and m == b and m >= SIMPLEX_MIN):
+    simplex = solver == "simplex" or (solver == "auto" and m == b >= SIMPLEX_MIN)
+    if simplex:
         found = _simplex_pairs(cost)
         if found is not None:
             return found
-    return linear_sum_assignment(cost)
+    if solver == "lsa" or simplex:  # scipy also when the simplex did not return an optimal permutation
+        return linear_sum_assignment(cost)
+    _, rows, cols = lap.lapjvr(cost, extend_cost=True)
+    if len(rows) > 1 and not (np.diff(rows) > 0).all():  # scipy's convention: rows ascending
+        order = np.argsort(rows)
+        rows, cols = rows[order], cols[order]
+    return rows.astype(np.int64, copy=False), cols.astype(np.int64, copy=False)
 
 
 def _simplex_pairs(cost: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
@@ -91,10 +108,25 @@ def _simplex_pairs(cost: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
 
 
 class PendingPairing(NamedTuple):
-    """A generated batch's codes (with their graph), and a future of their costs and pairing."""
+    """A generated batch's codes (with their graph), the target weights of this step, and a future of the
+    host-side work (`PairedResult`)."""
 
     codes: Tensor
+    target_weights: Tensor
     work: Future
+
+
+class PairedResult(NamedTuple):
+    """What the pairing thread hands back: the costs and the pairing (5d), D_a and ∂D_a/∂codes (5f), the
+    pairs' distances and the ESS of the generator weights (5c)."""
+
+    cost: np.ndarray
+    rows: np.ndarray
+    cols: np.ndarray
+    d_a: float
+    grad: np.ndarray
+    dist: np.ndarray
+    ess_gen: float
 
 
 _THREAD: tuple[int, ThreadPoolExecutor] | None = None
@@ -174,11 +206,13 @@ class DualImportanceLoss(nn.Module):
         return self.__dict__["_encoder"]
 
     def _apply(self, fn, recurse=True):
+        self.__dict__.pop("_targets_host", None)
         super()._apply(fn, recurse)
         self.encoder._apply(fn, recurse)
         return self
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        self.__dict__.pop("_targets_host", None)
         incoming = state_dict.get(prefix + "gen_buffer")
         mine = self.gen_buffer
         if isinstance(incoming, Tensor) and incoming.dim() == 3 and incoming.shape != mine.shape:
@@ -203,16 +237,36 @@ class DualImportanceLoss(nn.Module):
         lower-dimensional set (a collapsed generator): the KDE is then undefined, and uniform weights
         keep the run going rather than stopping it.
         """
-        b = codes.shape[0]
-        ones = torch.ones(b, dtype=codes.dtype, device=codes.device)
-        if int(self.gen_fill) < self.n_history or self.gen_buffer.shape[1] == 0:
-            return ones
+        log_p = self._log_density(self._history(), codes)
+        if log_p is None:
+            return torch.ones(len(codes), dtype=codes.dtype, device=codes.device)
+        return normalise(torch.as_tensor(log_p, device=codes.device)).to(codes.dtype)
+
+    def _history(self) -> Tensor | None:
+        """The previous N batches' codes (N·B, k), or None until the ring holds N batches."""
+        n, b, k = self.gen_buffer.shape
+        return self.gen_buffer.reshape(n * b, k) if b > 0 and int(self.gen_fill) >= n else None
+
+    def _log_density(self, history, codes: Tensor | np.ndarray) -> np.ndarray | Tensor | None:
+        """log p̂ of `codes` under the float32 KDE of `history` (None, a tensor, or float32 host rows); None
+        without history or when that KDE is undefined. On the CPU one numba call fits and evaluates it
+        (releasing the GIL: the pairing thread runs it while the critic trains), elsewhere `GaussianKDE`."""
+        if history is None:
+            return None
+        if isinstance(history, Tensor) and history.device.type == "cpu" and history.dtype == torch.float32:
+            history = history.numpy()
+        if isinstance(history, np.ndarray):
+            from modegan.weighting.cpu_kernels import kde_log_pdf  # numba: compiled (or loaded) at first use
+
+            queries = _host_array(codes, np.float32)
+            out = np.empty(len(queries), np.float32)
+            found = kde_log_pdf(history, queries, bandwidth_factor(*history.shape, self.bw_method), out)
+            return out if found else None
         try:
-            kde = GaussianKDE(self.gen_buffer.reshape(-1, self.gen_buffer.shape[2]), self.bw_method,
-                              dtype=torch.float32)
+            kde = GaussianKDE(history, self.bw_method, dtype=torch.float32)
         except SingularCovarianceError:
-            return ones
-        return normalise(kde.log_pdf(codes)).to(codes.dtype)
+            return None
+        return kde.log_pdf(torch.as_tensor(codes, device=history.device))
 
     @torch.no_grad()
     def target_weights(self) -> Tensor:
@@ -221,23 +275,23 @@ class DualImportanceLoss(nn.Module):
         d̄_k is the mean of target k's last N recorded distances (or the bias-corrected EMA with decay
         1 − 1/N). The history is read as a window of N slots whose unfilled part holds the neutral
         weight 1: w = (1 − λ_k)·1 + λ_k·d̄_k/mean(d̄), λ_k = filled fraction (1 − decayᶜ for the EMA),
-        renormalised to mean 1. So w_r = 1 before any history and moves to the full-window value as the
-        window fills, rather than jumping there on a single step's distances.
+        renormalised to mean 1; mean(d̄) is over the targets with any history. So w_r = 1 before any
+        history and moves to the full-window value as the window fills, rather than jumping there on a
+        single step's distances.
         """
-        n = self.n_history
-        count = self.dist_count
-        has = count > 0
+        n, count = self.n_history, self.dist_count
         if self.ema:
             lam = 1.0 - (1.0 - 1.0 / n) ** count.to(self.dist_ema.dtype)
-            dbar = torch.where(has, self.dist_ema / lam.clamp_min(1e-30), torch.zeros_like(lam))
+            dbar = self.dist_ema / lam.clamp_min(1e-30)  # 0 without history: the EMA starts at 0
         else:
             filled = count.clamp(max=n).to(self.dist_ring.dtype)
             lam = filled / n
-            dbar = self.dist_ring.sum(1) / filled.clamp_min(1)
-        mean_d = (dbar * has).sum() / has.sum().clamp_min(1)
-        rel = torch.where(has & (mean_d > 0), dbar / mean_d.clamp_min(1e-30), torch.ones_like(dbar))
-        w = (1 - lam) + lam * rel
-        return w / w.mean()
+            dbar = self.dist_ring.sum(1) / filled.clamp_min(1)  # 0 without history: unfilled slots hold 0
+        mean_d = float(dbar.sum()) / max(int(count.count_nonzero()), 1)
+        if not mean_d > 0:  # no history yet, or every distance 0: every target is as well covered
+            return torch.ones_like(dbar)
+        w = lam.mul_(dbar.div_(mean_d).sub_(1)).add_(1)  # λ·(d̄/mean − 1) + 1, in place
+        return w.div_(w.mean())
 
     # --- one step ---------------------------------------------------------------------------------
 
@@ -257,9 +311,10 @@ class DualImportanceLoss(nn.Module):
         else:
             self.dist_ring[rows, self.dist_count[rows] % self.n_history] = dist
         self.dist_count[rows] += 1
-        self.gen_buffer[self.gen_pos] = codes.to(self.gen_buffer.dtype)
-        self.gen_pos.copy_((self.gen_pos + 1) % self.n_history)
-        self.gen_fill.clamp_(max=self.n_history - 1).add_(1)
+        pos = int(self.gen_pos)
+        self.gen_buffer[pos] = codes
+        self.gen_pos.fill_((pos + 1) % self.n_history)
+        self.gen_fill.fill_(min(int(self.gen_fill) + 1, self.n_history))
         self.steps.add_(1)
 
     def begin(self, x_fake: Tensor, *, background: bool = True) -> PendingPairing:
@@ -273,63 +328,99 @@ class DualImportanceLoss(nn.Module):
         if s_g.dim() != 2 or s_g.shape[1] != k or s_g.shape[0] < 1:
             raise ModeganError(f"DIWGAN codes must have shape (B, {k}) to match the targets, got {tuple(s_g.shape)}")
         self._ensure_gen_buffer(s_g.shape[0])
-        codes = s_g.detach()
+        # the thread gets host arrays only: any torch call there would trade the GIL with the critic's step
+        codes, history, w_r = _host_array(s_g), self._history(), self.target_weights()  # 5e: past steps only
+        if history is not None and history.device.type == "cpu" and history.dtype == torch.float32:
+            history = history.numpy()
+        work = functools.partial(self._pair, codes, history, _host_array(w_r, np.float64))
         if not background:
             done: Future = Future()
-            done.set_result(self._pair(codes))
-            return PendingPairing(s_g, done)
-        return PendingPairing(s_g, _pairing_thread().submit(self._pair, codes))
+            done.set_result(work())
+            return PendingPairing(s_g, w_r, done)
+        return PendingPairing(s_g, w_r, _pairing_thread().submit(work))
 
     @torch.no_grad()
-    def latent_costs(self, codes: Tensor) -> np.ndarray:
+    def latent_costs(self, codes: Tensor | np.ndarray) -> np.ndarray:
         """(M, B) unweighted Euclidean distances from the targets to `codes` (A8, A14), in float64 on the host:
-        the matrix the pairing solves."""
-        return torch.cdist(
-            self.targets.to("cpu", torch.float64), codes.detach().to("cpu", torch.float64),
-            compute_mode="donot_use_mm_for_euclid_dist",
-        ).numpy()
+        the matrix the pairing solves. ModeganError if any is not finite (a diverged generator)."""
+        from modegan.weighting.cpu_kernels import euclidean_costs  # numba: compiled (or loaded) at first use
 
-    def _pair(self, codes: Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(cost, rows, cols): the costs and their assignment. It holds the GIL only for the cost matrix (the
-        generator weights stay on the calling thread: torch's many small ops would trade the GIL back and
-        forth with the critic's)."""
+        host = self._host_targets()
+        codes = _host_array(codes)
+        cost = np.empty((len(host), len(codes)))
+        if not euclidean_costs(host, codes, cost):
+            raise ModeganError("DIWGAN pairing distances are not finite (did the generator diverge?)")
+        return cost
+
+    def _host_targets(self) -> np.ndarray:
+        """The targets in float64 on the host, kept (cleared when the targets are loaded or moved)."""
+        host = self.__dict__.get("_targets_host")
+        if host is None:
+            host = self.__dict__["_targets_host"] = self.targets.to("cpu", torch.float64).numpy()
+        return host
+
+    def _pair(self, codes: np.ndarray, history, w_r: np.ndarray) -> PairedResult:
+        """§3.2 5c, 5d, 5f on the host, in four calls that release the GIL (numba and the assignment solver)."""
+        from modegan.weighting.cpu_kernels import weighted_paired_distance
+
         cost = self.latent_costs(codes)
-        return (cost, *pair(cost))
+        log_p = self._log_density(history, codes)
+        log_p = np.empty(0) if log_p is None else _host_array(log_p, np.float64)
+        rows, cols = _solve(cost, "auto")
+        grad, dist = np.empty(codes.shape), np.empty(len(rows))
+        d_a, ess_gen = weighted_paired_distance(self._host_targets(), codes, rows, cols, w_r, log_p,
+                                                self.eps, grad, dist)
+        return PairedResult(cost, rows, cols, d_a, grad, dist, ess_gen)
 
     def forward(self, x_fake: Tensor, pending: PendingPairing | None = None) -> tuple[Tensor, dict[str, Tensor]]:
         """α·D_a, differentiable w.r.t. `x_fake` through the frozen encoder, and detached diagnostics.
         `pending` is `begin(x_fake)` when the trainer started the pairing early."""
         if pending is None:
             pending = self.begin(x_fake, background=False)
-        s_g = pending.codes
-        m = self.targets.shape[0]
-        codes = s_g.detach()
-        targets = self.targets.to(s_g.dtype)
-        w_r = self.target_weights().to(s_g.dtype)  # 5e: past steps only; updated below
-        w_g = self.generator_weights(codes)  # 5c: previous N batches only (while the pairing runs)
-        cost, rows_np, cols_np = pending.work.result()  # 5d
-        rows = torch.from_numpy(rows_np).to(s_g.device)
-        cols = torch.from_numpy(cols_np).to(s_g.device)
-
+        s_g, w_r = pending.codes, pending.target_weights
+        done: PairedResult = pending.work.result()
+        rows = torch.from_numpy(done.rows).to(s_g.device)
         # 5f: D_a = mean over pairs of w_r·w_g·sqrt(‖s_r − s_g‖² + ε) (A7); only s_g carries gradient.
-        diff = targets[rows] - s_g[cols]
-        dist = torch.sqrt((diff * diff).sum(1) + self.eps)
-        d_a = (w_r[rows] * w_g[cols] * dist).mean()
-
+        d_a = _HostGradient.apply(s_g, torch.tensor(done.d_a, dtype=s_g.dtype, device=s_g.device),
+                                  torch.from_numpy(done.grad).to(s_g.device, s_g.dtype))
         if self.target_stat == "paired":
-            hist_rows, hist_d = rows, torch.from_numpy(cost[rows_np, cols_np])
+            hist_rows, hist_d = rows, torch.from_numpy(done.cost[done.rows, done.cols])
         else:  # "nearest": every target's distance to its nearest generated sample (A6 alternative)
-            hist_rows, hist_d = torch.arange(m, device=s_g.device), torch.from_numpy(cost.min(axis=1))
-        self._record(codes, hist_rows, hist_d.to(device=s_g.device, dtype=self.dist_ring.dtype))
+            hist_rows, hist_d = torch.arange(len(done.cost), device=s_g.device), torch.from_numpy(done.cost.min(1))
+        self._record(s_g.detach(), hist_rows, hist_d.to(device=s_g.device, dtype=self.dist_ring.dtype))
 
         diagnostics = {
             "d_a": d_a.detach(),
-            "mean_paired_distance": dist.detach().mean(),
-            "ess_gen": ess(w_g),
+            "mean_paired_distance": torch.tensor(done.dist.mean()),
+            "ess_gen": torch.tensor(done.ess_gen),
             "ess_target": ess(w_r),
             "targets_above_mean": (w_r > w_r.mean()).sum(),
         }
         return self.alpha * d_a, diagnostics
+
+
+def _host_array(x: Tensor | np.ndarray, dtype=None) -> np.ndarray:
+    """`x` as a C-contiguous float32 or float64 host array (`dtype` to force one), without a copy where it can."""
+    if isinstance(x, Tensor):
+        x = x.detach().to("cpu")
+        x = (x if x.dtype in (torch.float32, torch.float64) else x.double()).numpy()
+    return np.ascontiguousarray(x, dtype=dtype or (x.dtype if x.dtype in (np.float32, np.float64) else np.float64))
+
+
+class _HostGradient(torch.autograd.Function):
+    """A loss value and its gradient w.r.t. `x`, both computed off the graph (DIWGAN's D_a, on the host): one
+    node in the generator's graph instead of a dozen small ones."""
+
+    @staticmethod
+    def forward(ctx, x, value, grad):
+        ctx.save_for_backward(grad)
+        return value
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_value):
+        (grad,) = ctx.saved_tensors
+        return grad * grad_value, None, None
 
 
 # --- phase 0: targets and the auto-encoder ------------------------------------------------------------
