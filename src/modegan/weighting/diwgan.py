@@ -83,11 +83,8 @@ def _solve(cost: np.ndarray, solver: str) -> tuple[np.ndarray, np.ndarray]:
             return found
     if solver == "lsa" or simplex:  # scipy also when the simplex did not return an optimal permutation
         return linear_sum_assignment(cost)
-    _, rows, cols = lap.lapjvr(cost, extend_cost=True)
-    if len(rows) > 1 and not (np.diff(rows) > 0).all():  # scipy's convention: rows ascending
-        order = np.argsort(rows)
-        rows, cols = rows[order], cols[order]
-    return rows.astype(np.int64, copy=False), cols.astype(np.int64, copy=False)
+    _, rows, cols = lap.lapjvr(cost, extend_cost=True)  # rows ascending, as scipy's (tested)
+    return rows, cols
 
 
 def _simplex_pairs(cost: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
@@ -206,13 +203,11 @@ class DualImportanceLoss(nn.Module):
         return self.__dict__["_encoder"]
 
     def _apply(self, fn, recurse=True):
-        self.__dict__.pop("_targets_host", None)
         super()._apply(fn, recurse)
         self.encoder._apply(fn, recurse)
         return self
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        self.__dict__.pop("_targets_host", None)
         incoming = state_dict.get(prefix + "gen_buffer")
         mine = self.gen_buffer
         if isinstance(incoming, Tensor) and incoming.dim() == 3 and incoming.shape != mine.shape:
@@ -332,7 +327,8 @@ class DualImportanceLoss(nn.Module):
         codes, history, w_r = _host_array(s_g), self._history(), self.target_weights()  # 5e: past steps only
         if history is not None and history.device.type == "cpu" and history.dtype == torch.float32:
             history = history.numpy()
-        work = functools.partial(self._pair, codes, history, _host_array(w_r, np.float64))
+        targets = self.targets.to("cpu", torch.float64).numpy()
+        work = functools.partial(self._pair, targets, codes, history, _host_array(w_r, np.float64))
         if not background:
             done: Future = Future()
             done.set_result(work())
@@ -343,33 +339,18 @@ class DualImportanceLoss(nn.Module):
     def latent_costs(self, codes: Tensor | np.ndarray) -> np.ndarray:
         """(M, B) unweighted Euclidean distances from the targets to `codes` (A8, A14), in float64 on the host:
         the matrix the pairing solves. ModeganError if any is not finite (a diverged generator)."""
-        from modegan.weighting.cpu_kernels import euclidean_costs  # numba: compiled (or loaded) at first use
+        return _latent_costs(self.targets.to("cpu", torch.float64).numpy(), _host_array(codes))
 
-        host = self._host_targets()
-        codes = _host_array(codes)
-        cost = np.empty((len(host), len(codes)))
-        if not euclidean_costs(host, codes, cost):
-            raise ModeganError("DIWGAN pairing distances are not finite (did the generator diverge?)")
-        return cost
-
-    def _host_targets(self) -> np.ndarray:
-        """The targets in float64 on the host, kept (cleared when the targets are loaded or moved)."""
-        host = self.__dict__.get("_targets_host")
-        if host is None:
-            host = self.__dict__["_targets_host"] = self.targets.to("cpu", torch.float64).numpy()
-        return host
-
-    def _pair(self, codes: np.ndarray, history, w_r: np.ndarray) -> PairedResult:
+    def _pair(self, targets: np.ndarray, codes: np.ndarray, history, w_r: np.ndarray) -> PairedResult:
         """§3.2 5c, 5d, 5f on the host, in four calls that release the GIL (numba and the assignment solver)."""
         from modegan.weighting.cpu_kernels import weighted_paired_distance
 
-        cost = self.latent_costs(codes)
+        cost = _latent_costs(targets, codes)
         log_p = self._log_density(history, codes)
         log_p = np.empty(0) if log_p is None else _host_array(log_p, np.float64)
         rows, cols = _solve(cost, "auto")
         grad, dist = np.empty(codes.shape), np.empty(len(rows))
-        d_a, ess_gen = weighted_paired_distance(self._host_targets(), codes, rows, cols, w_r, log_p,
-                                                self.eps, grad, dist)
+        d_a, ess_gen = weighted_paired_distance(targets, codes, rows, cols, w_r, log_p, self.eps, grad, dist)
         return PairedResult(cost, rows, cols, d_a, grad, dist, ess_gen)
 
     def forward(self, x_fake: Tensor, pending: PendingPairing | None = None) -> tuple[Tensor, dict[str, Tensor]]:
@@ -397,6 +378,16 @@ class DualImportanceLoss(nn.Module):
             "targets_above_mean": (w_r > w_r.mean()).sum(),
         }
         return self.alpha * d_a, diagnostics
+
+
+def _latent_costs(targets: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """`DualImportanceLoss.latent_costs` on host arrays (float64 targets)."""
+    from modegan.weighting.cpu_kernels import euclidean_costs  # numba: compiled (or loaded) at first use
+
+    cost = np.empty((len(targets), len(codes)))
+    if not euclidean_costs(targets, codes, cost):
+        raise ModeganError("DIWGAN pairing distances are not finite (did the generator diverge?)")
+    return cost
 
 
 def _host_array(x: Tensor | np.ndarray, dtype=None) -> np.ndarray:
