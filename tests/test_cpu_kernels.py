@@ -7,7 +7,15 @@ import pytest
 from scipy.special import logsumexp
 from scipy.stats import gaussian_kde
 
-from modegan.weighting.cpu_kernels import euclidean_costs, kde_log_pdf, log_kernel_sums, weighted_paired_distance
+from modegan.weighting.cpu_kernels import (
+    euclidean_costs,
+    kde_log_pdf,
+    log_kernel_sums,
+    record_distances,
+    spread_ratio,
+    target_weights,
+    weighted_paired_distance,
+)
 from modegan.weighting.kde import bandwidth_factor
 
 
@@ -72,3 +80,43 @@ def test_weighted_paired_distance_by_hand():
     assert d_a == pytest.approx((2 * 0.5 * 1 + 1 * 1.5 * 4) / 2)
     assert ess_gen == pytest.approx(9 / (0.25 + 2.25 + 1.0))
     np.testing.assert_allclose(grad, [[0.0, 0.5], [0.0, -0.75], [0.0, 0.0]])
+
+
+def test_target_weights_by_hand_window_and_ema():
+    # N = 4; target 0 has distances 1, 3 (window half full), target 1 has 4, 4, 4, 4, target 2 none yet.
+    ring = np.array([[1.0, 3.0, 0.0, 0.0], [4.0, 4.0, 4.0, 4.0], [0.0, 0.0, 0.0, 0.0]], np.float32)
+    count = np.array([2, 6, 0])
+    out = np.empty(3)
+    ess, above = target_weights(ring, np.zeros(3), count, 4, False, out)
+    # d̄ = 2, 4, 0; mean over targets with history = 3; w = λ(d̄/3 − 1) + 1 with λ = 1/2, 1, 0
+    raw = np.array([0.5 * (2 / 3 - 1) + 1, 4 / 3, 1.0])
+    np.testing.assert_allclose(out, raw / raw.mean(), rtol=1e-12)
+    assert ess == pytest.approx(out.sum() ** 2 / (out**2).sum()) and above == 1
+    # EMA, decay 3/4: λ = 1 − (3/4)^c, d̄ = ema/λ
+    ema = np.array([0.5, 2.0, 0.0])
+    ess, above = target_weights(ring, ema, count, 4, True, out)
+    lam = 1 - 0.75 ** count
+    dbar = np.where(count > 0, ema / np.maximum(lam, 1e-30), 0.0)
+    raw = lam * (dbar / (dbar.sum() / 2) - 1) + 1
+    np.testing.assert_allclose(out, raw / raw.mean(), rtol=1e-12)
+    ess, above = target_weights(ring, ema, np.zeros(3, np.int64), 4, False, out)  # no history: uniform
+    np.testing.assert_array_equal(out, np.ones(3))
+    assert (ess, above) == (3.0, 0)
+
+
+def test_record_distances_paired_and_nearest_by_hand():
+    cost = np.array([[1.0, 5.0], [2.0, 0.5], [3.0, 4.0]])
+    ring, ema, count = np.zeros((3, 2), np.float32), np.zeros(3), np.array([1, 0, 3])
+    record_distances(cost, np.array([0, 2]), np.array([1, 0]), False, ring, ema, count, 2, False)
+    np.testing.assert_array_equal(ring, [[0.0, 5.0], [0.0, 0.0], [0.0, 3.0]])  # slot count % N
+    np.testing.assert_array_equal(count, [2, 0, 4])
+    record_distances(cost, np.array([0]), np.array([0]), True, ring, ema, count, 2, True)  # nearest, EMA
+    np.testing.assert_allclose(ema, [0.5 * 1.0, 0.5 * 0.5, 0.5 * 3.0])
+    np.testing.assert_array_equal(count, [3, 1, 5])
+
+
+def test_spread_ratio_by_hand():
+    targets = np.array([[-1.0, 0.0], [1.0, 0.0], [0.0, -1.0], [0.0, 1.0]])  # RMS radius 1
+    codes = np.array([[5.0, 5.0], [5.2, 5.0]], np.float32)  # RMS radius 0.1
+    assert spread_ratio(codes, targets) == pytest.approx(0.1, rel=1e-6)
+    assert spread_ratio(targets, targets) == 1.0

@@ -12,6 +12,7 @@ from modegan.errors import ModeganError
 from modegan.nets.autoencoder import IdentityEncoder, MLPAutoencoder, freeze, pretrain_autoencoder
 from modegan.nets.mlp import MLPGenerator
 from modegan.weighting import DualImportanceLoss, GaussianKDE, build_diwgan, normalise, pair, select_targets
+from modegan.weighting import diwgan as dw
 from modegan.weighting.diwgan import AE_FILE
 
 
@@ -60,6 +61,23 @@ def test_large_pairings_agree_between_solvers():
         assert totals == pytest.approx([totals[2]] * 4, rel=1e-12)
         # distinct costs have one optimal pairing: Jonker-Volgenant and scipy return the same pairs
         assert all(np.array_equal(a, b) for a, b in zip(pair(cost, "lapjv"), pair(cost, "lsa"), strict=True))
+
+
+def test_a_collapsed_generator_is_paired_by_the_simplex(monkeypatch):
+    """DIWGAN's step takes the simplex while the codes are bunched (spread ratio < 0.5), lapjv otherwise; the
+    same optimal pairs either way."""
+    calls = []
+    real = dw._simplex_pairs
+    monkeypatch.setattr(dw, "_simplex_pairs", lambda cost: calls.append(cost.shape) or real(cost))
+    targets = ring(24, 0)
+    for spread, expected in ((0.02, [(24, 24)]), (1.0, [])):
+        calls.clear()
+        x = ring(24, 1, std=0.05) * spread
+        value, _ = DualImportanceLoss(IdentityEncoder(2), targets)(x)
+        assert calls == expected
+        cost = torch.cdist(targets.double(), x.double()).numpy()
+        rows, cols = pair(cost, "lsa")
+        assert value.item() == pytest.approx(float(np.sqrt(cost[rows, cols] ** 2 + 1e-8).mean()), rel=1e-6)
 
 
 def test_pairing_rejects_bad_costs():
@@ -289,6 +307,24 @@ def test_state_dict_round_trip_continues_exactly(kw):
     sa, sb = a.state_dict(), b.state_dict()
     assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
     assert set(sa) == {"targets", "gen_buffer", "gen_fill", "gen_pos", "dist_ring", "dist_ema", "dist_count", "steps"}
+
+
+def test_state_stays_on_the_host_in_float32_or_float64():
+    loss = DualImportanceLoss(IdentityEncoder(2), ring(8, 0))
+    loss(ring(8, 1))
+    assert loss.double().dist_ring.dtype == torch.float64 and loss.targets.dtype == torch.float64
+    loss(ring(8, 2).double())
+    assert loss.half().gen_buffer.dtype == torch.float32  # numpy has no bfloat16, the KDE is float32
+    assert {b.device.type for b in loss.buffers()} == {"cpu"} and int(loss.steps) == 2
+
+
+def test_loading_the_kernels_leaves_the_state_alone():
+    loss = DualImportanceLoss(IdentityEncoder(2), ring(80, 0), n_history=3)
+    for i in range(4):
+        loss(ring(100, 1 + i))
+    before = {k: v.clone() for k, v in loss.state_dict().items()}
+    loss.load_kernels()
+    assert all(torch.equal(v, loss.state_dict()[k]) for k, v in before.items())
 
 
 # --- phase 0 -------------------------------------------------------------------------------------------------------

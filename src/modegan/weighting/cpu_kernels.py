@@ -201,3 +201,83 @@ def weighted_paired_distance(targets, codes, rows, cols, w_r, log_density, eps, 
         for j in range(k):
             grad[c, j] = w * (codes[c, j] - targets[r, j]) / (dist[p] * pairs)
     return value / pairs, w_g.sum() ** 2 / (w_g * w_g).sum()
+
+
+@njit(error_model="numpy", boundscheck=False, cache=True, nogil=True)
+def target_weights(ring, ema_values, count, n, ema, out):
+    """DIWGAN's w_r (`DualImportanceLoss.target_weights`) into `out` (float64) from the distance history;
+    returns (ESS of w_r, number of targets weighted above the mean). One call without the GIL: as numpy
+    array operations in the pairing thread, this bookkeeping held the GIL long enough to slow the critic step
+    running beside it by a fifth."""
+    m = len(count)
+    mean_d, seen = 0.0, 0
+    for r in range(m):
+        if ema:
+            lam = 1.0 - (1.0 - 1.0 / n) ** count[r]
+            dbar = ema_values[r] / max(lam, 1e-30)  # 0 without history: the EMA starts at 0
+        else:
+            filled = min(count[r], n)
+            lam = filled / n
+            dbar = 0.0
+            for j in range(n):  # unfilled slots hold 0
+                dbar += ring[r, j]
+            dbar /= max(filled, 1)
+        out[r] = dbar
+        mean_d += dbar
+        seen += count[r] > 0
+    mean_d /= max(seen, 1)
+    if not mean_d > 0:  # no history yet, or every distance 0: every target is as well covered
+        out[:] = 1.0
+        return float(m), 0
+    total = 0.0
+    for r in range(m):
+        if ema:
+            lam = 1.0 - (1.0 - 1.0 / n) ** count[r]
+        else:
+            lam = min(count[r], n) / n
+        out[r] = lam * (out[r] / mean_d - 1.0) + 1.0
+        total += out[r]
+    out *= m / total
+    total, squares, above = out.sum(), 0.0, 0
+    for r in range(m):
+        squares += out[r] * out[r]
+        above += out[r] > total / m
+    return total * total / squares, above
+
+
+@njit(error_model="numpy", boundscheck=False, cache=True, nogil=True)
+def record_distances(cost, rows, cols, nearest, ring, ema_values, count, n, ema):
+    """Append this step's target distances to the history (§3.2 5e): each paired target's distance cost[r, c]
+    or, with `nearest`, every target's distance to its nearest generated sample (A6)."""
+    decay = 1.0 - 1.0 / n
+    for p in range(cost.shape[0] if nearest else len(rows)):
+        if nearest:
+            r, d = p, cost[p].min()
+        else:
+            r, d = rows[p], cost[rows[p], cols[p]]
+        if ema:
+            ema_values[r] = decay * ema_values[r] + (1.0 - decay) * d
+        else:
+            ring[r, count[r] % n] = d
+        count[r] += 1
+
+
+@njit(error_model="numpy", boundscheck=False, cache=True, nogil=True)
+def spread_ratio(codes, targets):
+    """RMS distance of the codes from their mean over that of the targets: near 0 for a collapsed generator,
+    near 1 once its codes spread over the targets' range. DIWGAN's pairing picks its solver by it."""
+    return _rms_radius(codes) / max(_rms_radius(targets), 1e-300)
+
+
+@njit(error_model="numpy", boundscheck=False, cache=True, nogil=True)
+def _rms_radius(x):
+    n, d = x.shape
+    total = 0.0
+    for k in range(d):
+        mean = 0.0
+        for i in range(n):
+            mean += x[i, k]
+        mean /= n
+        for i in range(n):
+            total += (x[i, k] - mean) ** 2
+    return math.sqrt(total / n)

@@ -32,8 +32,8 @@ from modegan.errors import ModeganError, choice_error
 from modegan.nets.autoencoder import IdentityEncoder, MLPAutoencoder, freeze, pretrain_autoencoder
 from modegan.nets.conv_autoencoder import ConvAutoencoder
 from modegan.safetensors_file import read_safetensors, write_safetensors
-from modegan.weighting.kde import GaussianKDE, SingularCovarianceError, bandwidth_factor
-from modegan.weighting.weights import ess, normalise
+from modegan.weighting.kde import GaussianKDE, bandwidth_factor
+from modegan.weighting.weights import normalise
 
 TARGET_METHODS = ("kde_resample", "kmeans", "subsample")
 TARGET_STATS = ("paired", "nearest")
@@ -44,6 +44,7 @@ KMEANS_MAX_POINTS = 20_000
 KMEANS_ITERS = 50
 SOLVERS = ("auto", "lapjv", "lsa", "simplex")
 SIMPLEX_MIN = 512
+COLLAPSED_SPREAD = 0.5
 
 
 def pair(cost: np.ndarray, solver: str = "auto") -> tuple[np.ndarray, np.ndarray]:
@@ -57,11 +58,12 @@ def pair(cost: np.ndarray, solver: str = "auto") -> tuple[np.ndarray, np.ndarray
     Solvers, all exact: "lapjv" is Jonker and Volgenant's algorithm (lapx's `lapjvr`), "lsa" scipy's
     `linear_sum_assignment` (Crouse's shortest augmenting path), "simplex" POT's network simplex on the
     assignment as a transport problem with unit masses (zero-cost dummies pad a rectangular cost). "auto"
-    is lapjv below 512 and the simplex for square problems from 512 up. All three release the GIL, so the
-    pairing overlaps the critic step. On the cost matrices of a DIWGAN run at batch 256 lapjv is about twice
-    as fast as lsa once the codes are trained; at 1024 untrained codes took lapjv 640 ms a step against the
-    simplex's 80-190 (benchmarks/assignment_solvers.py, README "Speed"). With distinct costs the optimal
-    pairing is unique, and the solvers return the same pairs (tested against brute force and each other).
+    is lapjv below 512 and the simplex for square problems from 512 up; DIWGAN's step also takes the simplex
+    while the generator is collapsed (`_solve`). All three release the GIL, so the pairing overlaps the
+    critic step. On the cost matrices of a DIWGAN run at batch 256 lapjv is about twice as fast as lsa once
+    the codes are trained; at 1024 untrained codes took lapjv 640 ms a step against the simplex's 80-190
+    (benchmarks/assignment_solvers.py, README "Speed"). With distinct costs the optimal pairing is unique,
+    and the solvers return the same pairs (tested against brute force and each other).
     """
     cost = np.asarray(cost, dtype=np.float64)
     if solver not in SOLVERS:
@@ -73,10 +75,13 @@ def pair(cost: np.ndarray, solver: str = "auto") -> tuple[np.ndarray, np.ndarray
     return _solve(cost, solver)
 
 
-def _solve(cost: np.ndarray, solver: str) -> tuple[np.ndarray, np.ndarray]:
-    """`pair` on a cost matrix already checked (float64, 2-D, finite)."""
+def _solve(cost: np.ndarray, solver: str, collapsed: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """`pair` on a cost matrix already checked (float64, 2-D, finite). `collapsed`: the generated codes are
+    bunched far tighter than the targets (spread ratio below 0.5), so every column of the cost is nearly the
+    same, a near-tie on which the augmenting-path solvers search long: "auto" then takes the simplex, at
+    batch 256 about 4 ms against lapjv's 10-13 in the first ~60 steps of a grid25 run (README "Speed")."""
     m, b = cost.shape
-    simplex = solver == "simplex" or (solver == "auto" and m == b >= SIMPLEX_MIN)
+    simplex = solver == "simplex" or (solver == "auto" and (m == b >= SIMPLEX_MIN or collapsed))
     if simplex:
         found = _simplex_pairs(cost)
         if found is not None:
@@ -105,25 +110,21 @@ def _simplex_pairs(cost: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
 
 
 class PendingPairing(NamedTuple):
-    """A generated batch's codes (with their graph), the target weights of this step, and a future of the
-    host-side work (`PairedResult`)."""
+    """A generated batch's codes (with their graph) and a future of the host-side step (`PairedResult`)."""
 
     codes: Tensor
-    target_weights: Tensor
     work: Future
 
 
 class PairedResult(NamedTuple):
-    """What the pairing thread hands back: the costs and the pairing (5d), D_a and ∂D_a/∂codes (5f), the
-    pairs' distances and the ESS of the generator weights (5c)."""
+    """What the pairing thread hands back: D_a and ∂D_a/∂codes (5f), and the step's diagnostics (5c, 5e)."""
 
-    cost: np.ndarray
-    rows: np.ndarray
-    cols: np.ndarray
     d_a: float
     grad: np.ndarray
-    dist: np.ndarray
-    ess_gen: float
+    diagnostics: tuple[float, ...]  # in the order of DIAGNOSTICS
+
+
+DIAGNOSTICS = ("mean_paired_distance", "ess_gen", "ess_target", "targets_above_mean")
 
 
 _THREAD: tuple[int, ThreadPoolExecutor] | None = None
@@ -159,7 +160,9 @@ class DualImportanceLoss(nn.Module):
     `gen_buffer` is allocated at the first call, when B is known; loading a state_dict into a fresh
     module resizes it. The frozen encoder is deliberately *not* in the state_dict: it is fixed after
     phase 0 and `build_diwgan` stores it in its cache directory, so the trainer keeps it there (or
-    rebuilds it). `.to(device)` moves the encoder along with the buffers.
+    rebuilds it). `.to(device)` moves the encoder; the state stays on the host in float32 or float64,
+    because everything that reads or writes it (KDE, pairing, weights, history) runs there, in the pairing
+    thread, on numpy views of the buffers.
     """
 
     def __init__(
@@ -186,25 +189,27 @@ class DualImportanceLoss(nn.Module):
         self.__dict__["_encoder"] = freeze(encoder)  # a plain attribute: not a submodule, not in state_dict (A13)
         self.alpha, self.n_history, self.bw_method = float(alpha), int(n_history), bw_method
         self.target_stat, self.ema, self.eps = target_stat, ema, float(eps)
-        dtype = targets.dtype if targets.is_floating_point() else torch.float32
+        dtype = _host_dtype(targets.dtype)
         m, k = targets.shape
-        dev = targets.device
-        self.register_buffer("targets", targets.detach().to(dtype).clone())
-        self.register_buffer("gen_buffer", torch.zeros(self.n_history, 0, k, dtype=dtype, device=dev))
-        self.register_buffer("gen_fill", torch.zeros((), dtype=torch.long, device=dev))
-        self.register_buffer("gen_pos", torch.zeros((), dtype=torch.long, device=dev))
-        self.register_buffer("dist_ring", torch.zeros(m, self.n_history, dtype=dtype, device=dev))
-        self.register_buffer("dist_ema", torch.zeros(m, dtype=dtype, device=dev))
-        self.register_buffer("dist_count", torch.zeros(m, dtype=torch.long, device=dev))
-        self.register_buffer("steps", torch.zeros((), dtype=torch.long, device=dev))
+        self.register_buffer("targets", targets.detach().to("cpu", dtype).clone())
+        self.register_buffer("gen_buffer", torch.zeros(self.n_history, 0, k, dtype=dtype))
+        self.register_buffer("gen_fill", torch.zeros((), dtype=torch.long))
+        self.register_buffer("gen_pos", torch.zeros((), dtype=torch.long))
+        self.register_buffer("dist_ring", torch.zeros(m, self.n_history, dtype=dtype))
+        self.register_buffer("dist_ema", torch.zeros(m, dtype=dtype))
+        self.register_buffer("dist_count", torch.zeros(m, dtype=torch.long))
+        self.register_buffer("steps", torch.zeros((), dtype=torch.long))
 
     @property
     def encoder(self) -> nn.Module:
         return self.__dict__["_encoder"]
 
     def _apply(self, fn, recurse=True):
-        super()._apply(fn, recurse)
+        """`.to()`, `.cuda()`, `.double()`… move and cast the encoder; the state only changes float precision."""
         self.encoder._apply(fn, recurse)
+        for name, buf in self._buffers.items():
+            moved = fn(buf)
+            self._buffers[name] = moved.to("cpu", _host_dtype(moved.dtype) if moved.is_floating_point() else None)
         return self
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
@@ -212,7 +217,7 @@ class DualImportanceLoss(nn.Module):
         mine = self.gen_buffer
         if isinstance(incoming, Tensor) and incoming.dim() == 3 and incoming.shape != mine.shape:
             if incoming.shape[0] == mine.shape[0] and incoming.shape[2] == mine.shape[2]:
-                self.gen_buffer = torch.zeros(incoming.shape, dtype=mine.dtype, device=mine.device)
+                self.gen_buffer = torch.zeros(incoming.shape, dtype=mine.dtype)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def extra_repr(self) -> str:
@@ -221,6 +226,22 @@ class DualImportanceLoss(nn.Module):
             f"targets={m}x{k}, alpha={self.alpha}, n_history={self.n_history}, bw_method={self.bw_method!r}, "
             f"target_stat={self.target_stat!r}, ema={self.ema}"
         )
+
+    def _state(self) -> dict[str, np.ndarray]:
+        """Numpy views of the state buffers (no copies): what the pairing thread reads and updates in place."""
+        return {name: buf.numpy() for name, buf in self._buffers.items()}
+
+    def load_kernels(self) -> None:
+        """Load (or, the first time, compile) the host step's numba kernels, and import POT for the simplex,
+        now rather than in the first training step: about half a second once per process (a few seconds when
+        numba compiles), which is set-up, not step time. Runs one host step on a scratch copy of the state."""
+        state = {name: a.copy() for name, a in self._state().items()}
+        n = self.n_history
+        codes = np.ascontiguousarray(state["targets"][:64], state["gen_buffer"].dtype)
+        state["gen_buffer"] = np.repeat(codes[None], n, axis=0)  # a full history, so the KDE runs too
+        state["gen_fill"][...] = n
+        self._host_step(state, codes)
+        _simplex_pairs(np.array([[0.0, 1.0], [1.0, 0.0]]))
 
     # --- the two weight vectors -------------------------------------------------------------------
 
@@ -232,36 +253,23 @@ class DualImportanceLoss(nn.Module):
         lower-dimensional set (a collapsed generator): the KDE is then undefined, and uniform weights
         keep the run going rather than stopping it.
         """
-        log_p = self._log_density(self._history(), codes)
+        log_p = self._log_density(_history(self._state()), _host_array(codes))
         if log_p is None:
             return torch.ones(len(codes), dtype=codes.dtype, device=codes.device)
-        return normalise(torch.as_tensor(log_p, device=codes.device)).to(codes.dtype)
+        return normalise(torch.from_numpy(log_p).to(codes.device)).to(codes.dtype)
 
-    def _history(self) -> Tensor | None:
-        """The previous N batches' codes (N·B, k), or None until the ring holds N batches."""
-        n, b, k = self.gen_buffer.shape
-        return self.gen_buffer.reshape(n * b, k) if b > 0 and int(self.gen_fill) >= n else None
-
-    def _log_density(self, history, codes: Tensor | np.ndarray) -> np.ndarray | Tensor | None:
-        """log p̂ of `codes` under the float32 KDE of `history` (None, a tensor, or float32 host rows); None
-        without history or when that KDE is undefined. On the CPU one numba call fits and evaluates it
-        (releasing the GIL: the pairing thread runs it while the critic trains), elsewhere `GaussianKDE`."""
+    def _log_density(self, history: np.ndarray | None, codes: np.ndarray) -> np.ndarray | None:
+        """log p̂ of `codes` under the float32 KDE of `history` (one numba call that fits and evaluates it,
+        releasing the GIL); None without history or when that KDE is undefined (singular covariance)."""
         if history is None:
             return None
-        if isinstance(history, Tensor) and history.device.type == "cpu" and history.dtype == torch.float32:
-            history = history.numpy()
-        if isinstance(history, np.ndarray):
-            from modegan.weighting.cpu_kernels import kde_log_pdf  # numba: compiled (or loaded) at first use
+        from modegan.weighting.cpu_kernels import kde_log_pdf  # numba: compiled (or loaded) at first use
 
-            queries = _host_array(codes, np.float32)
-            out = np.empty(len(queries), np.float32)
-            found = kde_log_pdf(history, queries, bandwidth_factor(*history.shape, self.bw_method), out)
-            return out if found else None
-        try:
-            kde = GaussianKDE(history, self.bw_method, dtype=torch.float32)
-        except SingularCovarianceError:
-            return None
-        return kde.log_pdf(torch.as_tensor(codes, device=history.device))
+        history = np.ascontiguousarray(history, np.float32)
+        out = np.empty(len(codes), np.float32)
+        found = kde_log_pdf(history, np.ascontiguousarray(codes, np.float32),
+                            bandwidth_factor(*history.shape, self.bw_method), out)
+        return out if found else None
 
     @torch.no_grad()
     def target_weights(self) -> Tensor:
@@ -274,110 +282,101 @@ class DualImportanceLoss(nn.Module):
         history and moves to the full-window value as the window fills, rather than jumping there on a
         single step's distances.
         """
-        n, count = self.n_history, self.dist_count
-        if self.ema:
-            lam = 1.0 - (1.0 - 1.0 / n) ** count.to(self.dist_ema.dtype)
-            dbar = self.dist_ema / lam.clamp_min(1e-30)  # 0 without history: the EMA starts at 0
-        else:
-            filled = count.clamp(max=n).to(self.dist_ring.dtype)
-            lam = filled / n
-            dbar = self.dist_ring.sum(1) / filled.clamp_min(1)  # 0 without history: unfilled slots hold 0
-        mean_d = float(dbar.sum()) / max(int(count.count_nonzero()), 1)
-        if not mean_d > 0:  # no history yet, or every distance 0: every target is as well covered
-            return torch.ones_like(dbar)
-        w = lam.mul_(dbar.div_(mean_d).sub_(1)).add_(1)  # λ·(d̄/mean − 1) + 1, in place
-        return w.div_(w.mean())
+        from modegan.weighting.cpu_kernels import target_weights
+
+        state, w = self._state(), np.empty(len(self.dist_count))
+        target_weights(state["dist_ring"], state["dist_ema"], state["dist_count"], self.n_history, self.ema, w)
+        return torch.from_numpy(w).to(self.dist_ring.dtype)
 
     # --- one step ---------------------------------------------------------------------------------
 
     def _ensure_gen_buffer(self, b: int) -> None:
         n, have, k = self.gen_buffer.shape
         if have == 0:
-            self.gen_buffer = torch.zeros(n, b, k, dtype=self.gen_buffer.dtype, device=self.gen_buffer.device)
+            self.gen_buffer = torch.zeros(n, b, k, dtype=self.gen_buffer.dtype)
         elif have != b:
             raise ModeganError(f"DIWGAN batch size changed from {have} to {b}; its history needs a fixed batch size")
 
-    @torch.no_grad()
-    def _record(self, codes: Tensor, rows: Tensor, dist: Tensor) -> None:
-        """§3.2 5e/5h: append this step's target distances and push the codes into the generator ring."""
-        if self.ema:
-            decay = 1.0 - 1.0 / self.n_history
-            self.dist_ema[rows] = decay * self.dist_ema[rows] + (1 - decay) * dist
-        else:
-            self.dist_ring[rows, self.dist_count[rows] % self.n_history] = dist
-        self.dist_count[rows] += 1
-        pos = int(self.gen_pos)
-        self.gen_buffer[pos] = codes
-        self.gen_pos.fill_((pos + 1) % self.n_history)
-        self.gen_fill.fill_(min(int(self.gen_fill) + 1, self.n_history))
-        self.steps.add_(1)
-
     def begin(self, x_fake: Tensor, *, background: bool = True) -> PendingPairing:
-        """Encode a generated batch and start its pairing (§3.2 5d), in a background thread by default.
+        """Encode a generated batch and start the rest of its step on the host (§3.2 5c–5h), in a background
+        thread by default.
 
-        The pairing needs only the detached codes, so a trainer can start it before the critic steps and
-        finish the loss after them: scipy's assignment releases the GIL, and the critic trains meanwhile.
+        That work needs only the detached codes, so a trainer can start it before the critic steps and finish
+        the loss after them: it runs in numba kernels and the assignment solver, which release the GIL, and
+        touches no torch tensor (any torch call there would trade the GIL with the critic's step).
         """
         s_g = self.encoder(x_fake)
         k = self.targets.shape[1]
         if s_g.dim() != 2 or s_g.shape[1] != k or s_g.shape[0] < 1:
             raise ModeganError(f"DIWGAN codes must have shape (B, {k}) to match the targets, got {tuple(s_g.shape)}")
         self._ensure_gen_buffer(s_g.shape[0])
-        # the thread gets host arrays only: any torch call there would trade the GIL with the critic's step
-        codes, history, w_r = _host_array(s_g), self._history(), self.target_weights()  # 5e: past steps only
-        if history is not None and history.device.type == "cpu" and history.dtype == torch.float32:
-            history = history.numpy()
-        targets = self.targets.to("cpu", torch.float64).numpy()
-        work = functools.partial(self._pair, targets, codes, history, _host_array(w_r, np.float64))
+        work = functools.partial(self._host_step, self._state(), _host_array(s_g))
         if not background:
             done: Future = Future()
             done.set_result(work())
-            return PendingPairing(s_g, w_r, done)
-        return PendingPairing(s_g, w_r, _pairing_thread().submit(work))
+            return PendingPairing(s_g, done)
+        return PendingPairing(s_g, _pairing_thread().submit(work))
 
     @torch.no_grad()
     def latent_costs(self, codes: Tensor | np.ndarray) -> np.ndarray:
         """(M, B) unweighted Euclidean distances from the targets to `codes` (A8, A14), in float64 on the host:
         the matrix the pairing solves. ModeganError if any is not finite (a diverged generator)."""
-        return _latent_costs(self.targets.to("cpu", torch.float64).numpy(), _host_array(codes))
+        return _latent_costs(self.targets.to(torch.float64).numpy(), _host_array(codes))
 
-    def _pair(self, targets: np.ndarray, codes: np.ndarray, history, w_r: np.ndarray) -> PairedResult:
-        """§3.2 5c, 5d, 5f on the host, in four calls that release the GIL (numba and the assignment solver)."""
-        from modegan.weighting.cpu_kernels import weighted_paired_distance
+    def _host_step(self, state: dict[str, np.ndarray], codes: np.ndarray) -> PairedResult:
+        """§3.2 5c–5h on the host: the weights from the past steps' state, the pairing, D_a and its gradient,
+        then this step's distances and codes into the state (in place). Nearly all of it in numba kernels and
+        the solver, which hold no GIL: the Python between them is kept to a few calls."""
+        from modegan.weighting.cpu_kernels import (
+            record_distances,
+            spread_ratio,
+            target_weights,
+            weighted_paired_distance,
+        )
 
+        n, ema = self.n_history, self.ema
+        w_r = np.empty(len(state["dist_count"]))
+        ess_target, above = target_weights(state["dist_ring"], state["dist_ema"], state["dist_count"], n, ema, w_r)
+        targets = np.asarray(state["targets"], np.float64)
         cost = _latent_costs(targets, codes)
-        log_p = self._log_density(history, codes)
-        log_p = np.empty(0) if log_p is None else _host_array(log_p, np.float64)
-        rows, cols = _solve(cost, "auto")
+        log_p = self._log_density(_history(state), codes)  # 5c: the previous N batches, not this one
+        rows, cols = _solve(cost, "auto", spread_ratio(codes, targets) < COLLAPSED_SPREAD)  # 5d
         grad, dist = np.empty(codes.shape), np.empty(len(rows))
-        d_a, ess_gen = weighted_paired_distance(targets, codes, rows, cols, w_r, log_p, self.eps, grad, dist)
-        return PairedResult(cost, rows, cols, d_a, grad, dist, ess_gen)
+        log_p = np.empty(0) if log_p is None else log_p.astype(np.float64)
+        d_a, ess_gen = weighted_paired_distance(targets, codes, rows, cols, w_r, log_p, self.eps, grad, dist)  # 5f
+        record_distances(cost, rows, cols, self.target_stat == "nearest", state["dist_ring"], state["dist_ema"],
+                         state["dist_count"], n, ema)  # 5e
+        pos = int(state["gen_pos"])  # 5h
+        state["gen_buffer"][pos] = codes
+        state["gen_pos"][...] = (pos + 1) % n
+        state["gen_fill"][...] = min(int(state["gen_fill"]) + 1, n)
+        state["steps"][...] += 1
+        return PairedResult(d_a, grad, (dist.mean(), ess_gen, ess_target, above))
 
     def forward(self, x_fake: Tensor, pending: PendingPairing | None = None) -> tuple[Tensor, dict[str, Tensor]]:
         """α·D_a, differentiable w.r.t. `x_fake` through the frozen encoder, and detached diagnostics.
         `pending` is `begin(x_fake)` when the trainer started the pairing early."""
         if pending is None:
             pending = self.begin(x_fake, background=False)
-        s_g, w_r = pending.codes, pending.target_weights
+        s_g = pending.codes
         done: PairedResult = pending.work.result()
-        rows = torch.from_numpy(done.rows).to(s_g.device)
         # 5f: D_a = mean over pairs of w_r·w_g·sqrt(‖s_r − s_g‖² + ε) (A7); only s_g carries gradient.
         d_a = _HostGradient.apply(s_g, torch.tensor(done.d_a, dtype=s_g.dtype, device=s_g.device),
                                   torch.from_numpy(done.grad).to(s_g.device, s_g.dtype))
-        if self.target_stat == "paired":
-            hist_rows, hist_d = rows, torch.from_numpy(done.cost[done.rows, done.cols])
-        else:  # "nearest": every target's distance to its nearest generated sample (A6 alternative)
-            hist_rows, hist_d = torch.arange(len(done.cost), device=s_g.device), torch.from_numpy(done.cost.min(1))
-        self._record(s_g.detach(), hist_rows, hist_d.to(device=s_g.device, dtype=self.dist_ring.dtype))
-
-        diagnostics = {
-            "d_a": d_a.detach(),
-            "mean_paired_distance": torch.tensor(done.dist.mean()),
-            "ess_gen": torch.tensor(done.ess_gen),
-            "ess_target": ess(w_r),
-            "targets_above_mean": (w_r > w_r.mean()).sum(),
-        }
+        diagnostics = dict(zip(DIAGNOSTICS, torch.tensor(done.diagnostics, dtype=torch.float64).unbind(), strict=True))
+        diagnostics["d_a"] = d_a.detach()
         return self.alpha * d_a, diagnostics
+
+
+def _host_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The state's float type: float64 if asked for, else float32 (numpy has no bfloat16; the KDE is float32)."""
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
+def _history(state: dict[str, np.ndarray]) -> np.ndarray | None:
+    """The previous N batches' codes (N·B, k), or None until the ring holds N batches."""
+    n, b, k = state["gen_buffer"].shape
+    return state["gen_buffer"].reshape(n * b, k) if b > 0 and int(state["gen_fill"]) >= n else None
 
 
 def _latent_costs(targets: np.ndarray, codes: np.ndarray) -> np.ndarray:
@@ -571,6 +570,7 @@ def build_diwgan(
         codes, n_targets, targets, bw_method=options["bw_method"], generator=torch.Generator().manual_seed(target_seed)
     )
     loss = DualImportanceLoss(encoder, chosen, **options)
+    loss.load_kernels()
     loss.__dict__["autoencoder"] = ae  # kept out of the module tree and the state_dict, like the encoder
     loss.ae_mse = mse
     return loss
