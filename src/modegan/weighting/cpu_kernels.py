@@ -1,7 +1,10 @@
-"""The float32 CPU kernel behind `GaussianKDE.log_pdf`: one fused pass per query, compiled with numba.
+"""Numba kernels for DIWGAN's host-side step, and the float32 CPU path of `GaussianKDE.log_pdf`.
 
-DIWGAN evaluates a KDE of the last N·B generated codes at every step (methods.md §3.2 5c), 256 x 2,560
-Gaussian kernel values at the default sizes. As separate array operations (product, exp, sum) each pass
+DIWGAN's pairing thread runs the whole step beside the critic's (costs, KDE, D_a, target weights, history),
+so every kernel here releases the GIL (nogil) and is cached on disk (cache=True).
+
+The KDE of the last N·B generated codes (methods.md §3.2 5c) is 256 x 2,560 Gaussian kernel values a step at
+the default sizes. As separate array operations (product, exp, sum) each pass
 streams a megabyte block through memory; fused, a query's squared distances stay in L1 and the exponentials
 are vectorised. exp is computed as 2ᵏ·p(f) with p the degree-6 Taylor polynomial of 2^f on |f| ≤ ½ (relative
 error below 2e-7, float32's own rounding), because numba otherwise calls the scalar libm exp per element.

@@ -1,7 +1,9 @@
 """A Gaussian kernel density estimate in torch that reproduces `scipy.stats.gaussian_kde`.
 
 DIWGAN fits one KDE on the encoded training set (targets) and one per step on the recent generated codes
-(methods.md §3.2 steps 2 and 5c). A2 resolves the unspecified kernel and bandwidth as scipy's: a Gaussian
+(methods.md §3.2 steps 2 and 5c); this class is the first, and the reference the per-step one
+(`cpu_kernels.kde_log_pdf`, fitted and evaluated in DIWGAN's pairing thread) is tested against.
+A2 resolves the unspecified kernel and bandwidth as scipy's: a Gaussian
 kernel whose covariance is the data covariance (unbiased, as np.cov) times factor², the factor from Scott's
 or Silverman's rule or given directly. Evaluation whitens with the Cholesky factor of the kernel
 covariance, then takes squared distances and a logsumexp, so it is stable far from the data and runs on
