@@ -213,14 +213,15 @@ def target_weights(ring, ema_values, count, n, ema, out):
     array operations in the pairing thread, this bookkeeping held the GIL long enough to slow the critic step
     running beside it by a fifth."""
     m = len(count)
+    lam = np.empty(m)  # the filled fraction of each target's window (1 − decayᶜ for the EMA)
     mean_d, seen = 0.0, 0
     for r in range(m):
         if ema:
-            lam = 1.0 - (1.0 - 1.0 / n) ** count[r]
-            dbar = ema_values[r] / max(lam, 1e-30)  # 0 without history: the EMA starts at 0
+            lam[r] = 1.0 - (1.0 - 1.0 / n) ** count[r]
+            dbar = ema_values[r] / max(lam[r], 1e-30)  # 0 without history: the EMA starts at 0
         else:
             filled = min(count[r], n)
-            lam = filled / n
+            lam[r] = filled / n
             dbar = 0.0
             for j in range(n):  # unfilled slots hold 0
                 dbar += ring[r, j]
@@ -234,11 +235,7 @@ def target_weights(ring, ema_values, count, n, ema, out):
         return float(m), 0
     total = 0.0
     for r in range(m):
-        if ema:
-            lam = 1.0 - (1.0 - 1.0 / n) ** count[r]
-        else:
-            lam = min(count[r], n) / n
-        out[r] = lam * (out[r] / mean_d - 1.0) + 1.0
+        out[r] = lam[r] * (out[r] / mean_d - 1.0) + 1.0
         total += out[r]
     out *= m / total
     total, squares, above = out.sum(), 0.0, 0

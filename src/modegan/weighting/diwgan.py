@@ -79,7 +79,7 @@ def _solve(cost: np.ndarray, solver: str, collapsed: bool = False) -> tuple[np.n
     """`pair` on a cost matrix already checked (float64, 2-D, finite). `collapsed`: the generated codes are
     bunched far tighter than the targets (spread ratio below 0.5), so every column of the cost is nearly the
     same, a near-tie on which the augmenting-path solvers search long: "auto" then takes the simplex, at
-    batch 256 about 4 ms against lapjv's 10-13 in the first ~60 steps of a grid25 run (README "Speed")."""
+    batch 256 about 4 ms against lapjv's 10-13 in the first ~50 steps of a grid25 run (README "Speed")."""
     m, b = cost.shape
     simplex = solver == "simplex" or (solver == "auto" and (m == b >= SIMPLEX_MIN or collapsed))
     if simplex:
@@ -282,10 +282,7 @@ class DualImportanceLoss(nn.Module):
         history and moves to the full-window value as the window fills, rather than jumping there on a
         single step's distances.
         """
-        from modegan.weighting.cpu_kernels import target_weights
-
-        state, w = self._state(), np.empty(len(self.dist_count))
-        target_weights(state["dist_ring"], state["dist_ema"], state["dist_count"], self.n_history, self.ema, w)
+        w, _, _ = _target_weights(self._state(), self.n_history, self.ema)
         return torch.from_numpy(w).to(self.dist_ring.dtype)
 
     # --- one step ---------------------------------------------------------------------------------
@@ -327,16 +324,10 @@ class DualImportanceLoss(nn.Module):
         """§3.2 5c–5h on the host: the weights from the past steps' state, the pairing, D_a and its gradient,
         then this step's distances and codes into the state (in place). Nearly all of it in numba kernels and
         the solver, which hold no GIL: the Python between them is kept to a few calls."""
-        from modegan.weighting.cpu_kernels import (
-            record_distances,
-            spread_ratio,
-            target_weights,
-            weighted_paired_distance,
-        )
+        from modegan.weighting.cpu_kernels import record_distances, spread_ratio, weighted_paired_distance
 
         n, ema = self.n_history, self.ema
-        w_r = np.empty(len(state["dist_count"]))
-        ess_target, above = target_weights(state["dist_ring"], state["dist_ema"], state["dist_count"], n, ema, w_r)
+        w_r, ess_target, above = _target_weights(state, n, ema)  # 5e: past steps only
         targets = np.asarray(state["targets"], np.float64)
         cost = _latent_costs(targets, codes)
         log_p = self._log_density(_history(state), codes)  # 5c: the previous N batches, not this one
@@ -371,6 +362,15 @@ class DualImportanceLoss(nn.Module):
 def _host_dtype(dtype: torch.dtype) -> torch.dtype:
     """The state's float type: float64 if asked for, else float32 (numpy has no bfloat16; the KDE is float32)."""
     return torch.float64 if dtype == torch.float64 else torch.float32
+
+
+def _target_weights(state: dict[str, np.ndarray], n: int, ema: bool) -> tuple[np.ndarray, float, int]:
+    """w_r (float64) from the state's distance history, its ESS, and how many targets weigh above the mean."""
+    from modegan.weighting.cpu_kernels import target_weights
+
+    w = np.empty(len(state["dist_count"]))
+    ess_target, above = target_weights(state["dist_ring"], state["dist_ema"], state["dist_count"], n, ema, w)
+    return w, ess_target, above
 
 
 def _history(state: dict[str, np.ndarray]) -> np.ndarray | None:
