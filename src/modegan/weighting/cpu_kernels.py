@@ -1,4 +1,4 @@
-"""Numba kernels for DIWGAN's host-side step, and the float32 CPU path of `GaussianKDE.log_pdf`.
+"""Numba kernels for DIWGAN's host-side step.
 
 DIWGAN's pairing thread runs the whole step beside the critic's (costs, KDE, D_a, target weights, history),
 so every kernel here releases the GIL (nogil) and is cached on disk (cache=True).

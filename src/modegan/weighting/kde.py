@@ -94,14 +94,9 @@ class GaussianKDE:
         self.cholesky = chol
         self._data = x
         white = self._whiten(x)
-        # float32 on the CPU: the fused numba kernel (cpu_kernels.py), which reads the whitened points by coordinate
-        self._fused = dtype == torch.float32 and x.device.type == "cpu"
-        if self._fused:
-            self._white_t = white.T.contiguous()
-        else:
-            half_sq = -0.5 * (white * white).sum(1, keepdim=True)
-            # [x, -½‖x‖², 1] per whitened data point: its product with a query's [y, 1, -½‖y‖²] is -½‖y − x‖²
-            self._augmented = torch.cat([white, half_sq, torch.ones_like(half_sq)], 1)
+        half_sq = -0.5 * (white * white).sum(1, keepdim=True)
+        # [x, -½‖x‖², 1] per whitened data point: its product with a query's [y, 1, -½‖y‖²] is -½‖y − x‖²
+        self._augmented = torch.cat([white, half_sq, torch.ones_like(half_sq)], 1)
         self._log_norm = math.log(n) + 0.5 * d * math.log(2 * math.pi) + float(torch.log(torch.diagonal(chol)).sum())
 
     def _whiten(self, x: Tensor) -> Tensor:
@@ -114,12 +109,6 @@ class GaussianKDE:
             shape = tuple(points.shape) if isinstance(points, Tensor) else type(points).__name__
             raise ModeganError(f"KDE points must have shape (m, {self.d}), got {shape}")
         y = self._whiten(points.detach().to(device=self._data.device, dtype=self.dtype))
-        if self._fused:
-            from modegan.weighting.cpu_kernels import log_kernel_sums  # numba: compiled (or loaded) at first use
-
-            out = torch.empty(len(y), dtype=self.dtype)
-            log_kernel_sums(y.contiguous().numpy(), self._white_t.numpy(), np.float32(self._log_norm), out.numpy())
-            return out
         half_sq = -0.5 * (y * y).sum(1, keepdim=True)
         queries = torch.cat([y, torch.ones_like(half_sq), half_sq], 1)
         # Kernel values for chunks of about 2¹⁸ (query, point) pairs, which stay in cache (3x faster than one
