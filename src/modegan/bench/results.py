@@ -71,7 +71,7 @@ def read_row(path: Path, method: str | None = None, dataset: str | None = None) 
 
     run = RunDir(path)
     cfg = run.read_config()
-    summary = run.read_summary() or {"status": "not started"}
+    summary = _checked_summary(run)
     status = summary.get("status", "unknown")
     setting = setting_hash(cfg)
     curve = [(r["step"], r.get("metrics", {})) for r in run.read_metrics()]
@@ -84,6 +84,23 @@ def read_row(path: Path, method: str | None = None, dataset: str | None = None) 
         elapsed_s=summary.get("elapsed_s"), error=summary.get("error"), path=path, curve=curve,
         image=cfg.data.name in ("mnist", "stacked-mnist", "cifar10") or Path(cfg.data.name).is_dir(),
     )
+
+
+SUMMARY_TYPES = {"status": (str,), "step": (int,), "metrics": (dict,), "protocol": (dict,),
+                 "elapsed_s": (int, float, type(None)), "error": (str, type(None))}
+
+
+def _checked_summary(run: RunDir) -> dict:
+    """summary.json with the fields a row reads checked: a wrong type is one error naming the file and key."""
+    summary = run.read_summary() or {"status": "not started"}
+    for key, types in SUMMARY_TYPES.items():
+        v = summary.get(key)
+        if key in summary and (isinstance(v, bool) or not isinstance(v, types)):
+            raise ModeganError(f"{run.summary}: {key!r} has the wrong type ({type(v).__name__})")
+    for k, v in summary.get("metrics", {}).items():
+        if isinstance(v, bool) or not isinstance(v, (int, float, type(None))):
+            raise ModeganError(f"{run.summary}: metric {k!r} is not a number ({type(v).__name__})")
+    return summary
 
 
 def collect(paths: list[Path]) -> list[Row]:

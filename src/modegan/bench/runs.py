@@ -20,6 +20,7 @@ from modegan.config import RunConfig, build_config, merge
 from modegan.errors import ModeganError
 from modegan.malloc import tune_malloc
 from modegan.train.batched import batch_unsupported, train_seeds
+from modegan.train.files import atomic_write
 from modegan.train.rundir import RunDir
 
 
@@ -103,17 +104,24 @@ def run_job(items: list[tuple[dict, str]], batch: bool) -> list[dict]:
     specs = [RunSpec("", "", 0, config_from_any(c), Path(p)) for c, p in items]
     done = [s for s in specs if state(s) == "done"]  # e.g. finished since the job was planned
     specs = [s for s in specs if s not in done]
-    return [_outcome(s.path, RunDir(s.path).read_summary()) for s in done] + _train_specs(specs, batch)
+    return [_done_outcome(s) for s in done] + _train_specs(specs, batch)
+
+
+def _done_outcome(spec: RunSpec) -> dict:
+    try:
+        return _outcome(spec.path, RunDir(spec.path).read_summary() or {})
+    except ModeganError as e:  # changed since `state` read it
+        return {"path": str(spec.path), "status": "failed", "error": str(e)}
 
 
 def _train_specs(specs: list[RunSpec], batch: bool) -> list[dict]:
     from modegan.train import train
 
     if batch and len(specs) > 1:
-        for s in specs:
-            if state(s) == "new":
-                RunDir(s.path).clear()  # leftovers of another config or of a run that never checkpointed
         try:
+            for s in specs:
+                if state(s) == "new":
+                    RunDir(s.path).clear()  # leftovers of another config or of a run that never checkpointed
             summaries = train_seeds([s.cfg for s in specs], [s.path for s in specs])
             return [_outcome(s.path, summ) for s, summ in zip(specs, summaries, strict=True)]
         except Exception as e:  # noqa: BLE001 - the seeds are retried one by one below, each failure recorded
@@ -121,8 +129,8 @@ def _train_specs(specs: list[RunSpec], batch: bool) -> list[dict]:
                           stacklevel=1)
     results = []
     for s in specs:
-        RunDir(s.path).error.unlink(missing_ok=True)
         try:
+            RunDir(s.path).error.unlink(missing_ok=True)
             if state(s) == "resume":
                 summary = train(resume=s.path)
             else:
@@ -138,23 +146,31 @@ def _outcome(path: Path, summary: dict) -> dict:
 
 
 def _record_failure(spec: RunSpec, e: Exception) -> dict:
-    """Write the error into the run's summary (keeping a diverged run's own summary)."""
+    """Write the error into the run's summary (keeping a diverged run's own summary). Never raises: where the
+    summary cannot be written (a full disk), the failure is still returned, so the benchmark goes on."""
     from modegan.train.run import config_hash
 
     run = RunDir(spec.path)
-    summary = run.read_summary() or {}
-    if summary.get("status") != "diverged":
-        msg = str(e) if isinstance(e, ModeganError) else f"{type(e).__name__}: {e}"
-        detail = "" if isinstance(e, ModeganError) else traceback.format_exc()
+    msg = str(e) if isinstance(e, ModeganError) else f"{type(e).__name__}: {e}"
+    try:
+        summary = run.read_summary() or {}
+    except ModeganError:
+        summary = {}  # unreadable: replaced by the failure below
+    if summary.get("status") == "diverged":
+        return {"path": str(spec.path), "status": "diverged", "error": summary.get("error")}
+    detail = "" if isinstance(e, ModeganError) else traceback.format_exc()
+    summary = {**summary, "status": "failed", "error": msg, "config_hash": config_hash(spec.cfg),
+               "preset": spec.cfg.preset, "step": summary.get("step", 0)}
+    try:
         run.path.mkdir(parents=True, exist_ok=True)
         if not run.config.exists():
             run.write_config(spec.cfg)
-        summary = {**summary, "status": "failed", "error": msg, "config_hash": config_hash(spec.cfg),
-                   "preset": spec.cfg.preset, "step": summary.get("step", 0)}
         if detail:
-            run.error.write_text(detail)
+            atomic_write(run.error, detail.encode())
         run.write_summary(summary)
-    return {"path": str(spec.path), "status": summary["status"], "error": summary.get("error")}
+    except (ModeganError, OSError) as write_failed:
+        summary["error"] = f"{msg} (and the failure could not be recorded in the run: {write_failed})"
+    return {"path": str(spec.path), "status": "failed", "error": summary["error"]}
 
 
 def execute(specs: list[RunSpec], *, workers: int = 2, batch: bool = True, ray: str | None = None,

@@ -23,6 +23,7 @@ from __future__ import annotations
 import copy
 import math
 import warnings
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +37,7 @@ from modegan.losses.adversarial import AdversarialLoss, reduce
 from modegan.losses.constraints import interpolation_eps, penalty_at
 from modegan.nets.batched import BatchedDiscriminator, BatchedGenerator
 from modegan.train.checkpoint import read_checkpoint
+from modegan.train.files import run_lock
 from modegan.train.parts import Parts, build_optimizer, build_weighting
 from modegan.train.run import (
     LossSums,
@@ -180,6 +182,7 @@ class _Seed:
     state: dict | None  # the checkpoint it resumes from; None for a new run
     parts: Parts | None = None
     rec: Recorder | None = None
+    fresh: bool = False  # a run directory that never wrote a checkpoint: started again in place
 
 
 def _without(cfg: RunConfig, train_key: str) -> dict:
@@ -197,6 +200,10 @@ def _plan(seed: _Seed, overwrite: bool) -> dict | None:
     if _without(run.read_config(), "steps") != _without(cfg, "steps"):
         raise ModeganError(f"{run.path} already holds a run of another config; choose another output "
                            "directory (or pass overwrite=True)")
+    run.remove_stale_tmp()
+    if run.never_checkpointed():
+        seed.fresh = True
+        return None
     summary = run.read_summary()
     if summary is not None and summary.get("status") == "finished" and summary.get("step") == cfg.train.steps:
         return summary
@@ -211,7 +218,7 @@ def _one_by_one(seed: _Seed, overwrite: bool) -> dict:
     try:
         if seed.state is not None:
             return train(resume=seed.run.path, steps=seed.cfg.train.steps)
-        return train(seed.cfg, out=seed.run.path, overwrite=overwrite)
+        return train(seed.cfg, out=seed.run.path, overwrite=overwrite or seed.fresh)
     except TrainingDiverged:
         return seed.run.read_summary()
 
@@ -224,6 +231,7 @@ def train_seeds(configs: list[RunConfig], outs: list[str | Path], *, overwrite: 
 
     Seeds whose run directories hold checkpoints continue from them (batched with the seeds at the same
     step); finished seeds are skipped. A config that cannot batch (`batch_unsupported`) trains seed by seed.
+    Every seed's run directory is locked (`files.run_lock`) for the whole call.
     """
     if len(configs) != len(outs):
         raise ModeganError(f"train_seeds: {len(configs)} configs but {len(outs)} output directories")
@@ -235,12 +243,19 @@ def train_seeds(configs: list[RunConfig], outs: list[str | Path], *, overwrite: 
     if not cfgs:
         return []
     check_config(cfgs[0])
+    with ExitStack() as locks:
+        for o in outs:
+            locks.enter_context(run_lock(Path(o)))
+        return _train_seeds(cfgs, outs, overwrite, progress)
+
+
+def _train_seeds(cfgs: list[RunConfig], outs: list[str | Path], overwrite: bool, progress: bool) -> list[dict]:
     seeds = [_Seed(i, c, RunDir(o), None) for i, (c, o) in enumerate(zip(cfgs, outs, strict=True))]
     results = {s.index: summary for s in seeds if (summary := _plan(s, overwrite)) is not None}
     todo = [s for s in seeds if s.index not in results]
     reason = batch_unsupported(cfgs[0])
     if reason is not None and todo:
-        warnings.warn(f"train_seeds: {reason}; training the {len(todo)} seeds one after another", stacklevel=3)
+        warnings.warn(f"train_seeds: {reason}; training the {len(todo)} seeds one after another", stacklevel=4)
         results.update({s.index: _one_by_one(s, overwrite) for s in todo})
     elif todo:
         dataset = run_dataset(cfgs[0])
@@ -255,7 +270,7 @@ def _train_batch(seeds: list[_Seed], dataset: ToyDataset, overwrite: bool, progr
     """Train seeds that all start at the same step as one stacked batch; returns their summaries by index."""
     start = 0 if seeds[0].state is None else seeds[0].state["step"]
     for s in seeds:
-        s.parts = open_parts(s.cfg, dataset, s.run, s.state, overwrite)
+        s.parts = open_parts(s.cfg, dataset, s.run, s.state, overwrite or s.fresh)
         s.rec = Recorder(s.run, s.cfg, dataset, s.parts, start, 0.0 if s.state is None else s.state["elapsed_s"])
     everyone, results = list(seeds), {}
     tc = seeds[0].cfg.train

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file
 
 from modegan.errors import ModeganError
 from modegan.nets.dcgan import DCGANGenerator
 from modegan.nets.mlp import MLPGenerator
+from modegan.safetensors_file import read_safetensors
 from modegan.train.checkpoint import read_checkpoint
 from modegan.train.parts import build_generator
 from modegan.train.rundir import RunDir
@@ -23,11 +23,20 @@ def load(run_dir: str | Path) -> MLPGenerator | DCGANGenerator:
     dim = c * size * size if cfg.model.arch == "dcgan" else _data_dim(run)
     G = build_generator(cfg, dim)
     if run.generator.exists():
-        G.load_state_dict(load_file(str(run.generator)))
+        source, weights = run.generator, read_safetensors(run.generator, "generator weights")[1]
     elif run.checkpoint.exists():
-        G.load_state_dict(read_checkpoint(run.checkpoint)["modules"]["G"])
+        source, weights = run.checkpoint, read_checkpoint(run.checkpoint)["modules"].get("G")
+        if weights is None:
+            raise ModeganError(f"checkpoint {run.checkpoint} is malformed: no generator state (modules.G)")
     else:
         raise ModeganError(f"{run.path} has no trained weights yet (no generator.safetensors or checkpoint.pt)")
+    try:
+        G.load_state_dict(weights)
+    except (RuntimeError, KeyError, ValueError, TypeError) as e:
+        lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+        detail = lines[1] if len(lines) > 1 and lines[0].startswith("Error(s) in loading") else \
+            (lines[0] if lines else type(e).__name__)
+        raise ModeganError(f"{source} does not fit the generator of the run's config.yaml ({detail})") from None
     return G.eval()
 
 
@@ -35,7 +44,10 @@ def _data_dim(run: RunDir) -> int:
     summary = run.read_summary()
     if not summary or "dataset" not in summary:
         raise ModeganError(f"{run.path} has no summary.json describing its data; was it started by modegan?")
-    return int(summary["dataset"]["dim"])
+    dim = summary["dataset"].get("dim") if isinstance(summary["dataset"], dict) else None
+    if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
+        raise ModeganError(f"{run.summary}: 'dataset.dim' must be a positive integer, got {dim!r}")
+    return dim
 
 
 def sample(run_dir: str | Path, n: int, seed: int = 0) -> torch.Tensor:

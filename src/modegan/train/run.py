@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import torch
-from safetensors.torch import save_file
+from safetensors.torch import save as safetensors_bytes
 
 import modegan
 from modegan.config import RunConfig, config_from_any
@@ -23,6 +23,7 @@ from modegan.metrics.images import dataset_kind, evaluate_images
 from modegan.report.grids import image_grid_png
 from modegan.report.plots import scatter_png
 from modegan.train.checkpoint import read_checkpoint, restore, save_checkpoint
+from modegan.train.files import atomic_write, atomic_write_with, run_lock, tmp_path, writing
 from modegan.train.parts import Parts, attach_diwgan, build_parts
 from modegan.train.rundir import RunDir
 from modegan.train.steps import grad_norm, train_step
@@ -197,11 +198,12 @@ class Recorder:
             "protocol": {k: m.protocol for k, m in metrics.items()},
         }
         if tc.plots and isinstance(self.dataset, ImageDataset):
-            image_grid_png(run.sample_plot(step), samples[:GRID_IMAGES])
+            atomic_write_with(run.sample_plot(step), lambda p: image_grid_png(p, samples[:GRID_IMAGES]))
         elif tc.plots:
             real = self.dataset.sample_real(len(samples), torch.Generator().manual_seed(tc.eval_seed + 1))
             means = self.dataset.mixture.means if self.dataset.mixture is not None else None
-            scatter_png(run.sample_plot(step), samples, real, means, f"{self.label}, step {step}")
+            atomic_write_with(run.sample_plot(step),
+                              lambda p: scatter_png(p, samples, real, means, f"{self.label}, step {step}"))
         run.append_metrics(record)
         if self.tb is not None:
             _log_tensorboard(self.tb, record)
@@ -218,6 +220,14 @@ class Recorder:
                                 "last_checkpoint_step": self.last_ckpt})
         return msg
 
+    def failed(self, step: int, error: Exception) -> None:
+        """A run stopped by an error (e.g. a full disk): say so in the summary if it can still be written."""
+        try:
+            self.run.write_summary({**self.base, "status": "failed", "step": step, "error": str(error),
+                                    "last_checkpoint_step": self.last_ckpt})
+        except ModeganError:
+            pass  # the disk is full: the summary keeps saying 'running', the checkpoint is intact
+
     def interrupted(self, step: int) -> None:
         self.run.write_summary({**self.base, "status": "interrupted", "step": step,
                                 "last_checkpoint_step": self.last_ckpt})
@@ -229,11 +239,10 @@ class Recorder:
     def finish(self, G: torch.nn.Module) -> dict:
         """Write the final generator and the summary."""
         cfg, run = self.cfg, self.run
-        save_file(
+        atomic_write(run.generator, safetensors_bytes(
             {k: v.contiguous() for k, v in G.state_dict().items()},
-            str(run.generator),
             metadata={"config": json.dumps(cfg.to_dict()), "step": str(cfg.train.steps)},
-        )
+        ))
         last_record = self.last_record or (run.read_metrics() or [None])[-1]
         summary = {
             **self.base, "status": "finished", "step": cfg.train.steps,
@@ -298,11 +307,12 @@ def open_parts(cfg: RunConfig, dataset: ToyDataset | ImageDataset, run: RunDir, 
     if state is None:
         run.create(cfg, overwrite)
     if cfg.diwgan.enabled:
-        attach_diwgan(parts, training_set(dataset), run.path)
+        with writing(run.autoencoder, cleanup=tmp_path(run.autoencoder)):
+            attach_diwgan(parts, training_set(dataset), run.path)
     if state is None:
         save_checkpoint(run.checkpoint, parts, 0, 0.0)  # so there is always a last good checkpoint
     else:
-        restore(parts, state)
+        restore(parts, state, run.checkpoint)
         run.truncate_metrics(state["step"])
         run.write_config(cfg)
     return parts
@@ -326,27 +336,61 @@ def train(
 
     `config` is a RunConfig, a nested dict of overrides on the defaults (may name a `preset`), or a
     YAML path. `resume` continues the run in that directory from its checkpoint, optionally to a
-    larger `steps` budget; a resumed run ends with the same metrics as an uninterrupted one.
+    larger `steps` budget; a resumed run ends with the same metrics as an uninterrupted one. A run killed
+    before its first checkpoint (a config, no checkpoint, no evaluation) has nothing to lose: resuming it
+    starts it again from step 0.
+
+    The process holds the run directory's lock (`files.run_lock`) while it trains: a second `train` into
+    the same directory is one ModeganError line naming this process's PID.
     """
     if resume is not None:
         run = RunDir(resume)
-        cfg = run.read_config()
-        state = read_checkpoint(run.checkpoint)
-        if steps is not None:
-            if steps < state["step"]:
-                raise ModeganError(f"--steps {steps} is below the checkpoint's step {state['step']}")
-            cfg.train.steps = steps
-    else:
-        if out is None:
-            raise ModeganError("an output directory is needed (--out DIR)")
-        cfg = config_from_any(config if config is not None else {})
-        if steps is not None:
-            cfg.train.steps = steps
-        run, state = RunDir(out), None
-    tc = cfg.train
+        run.read_config()  # not a run directory: fail before the lock creates anything
+        with run_lock(run.path):
+            cfg, state = resume_state(run, steps)
+            fresh = state is None  # never checkpointed: start again in place
+            return _train(cfg, run, state, overwrite=fresh, progress=progress)
+    if out is None:
+        raise ModeganError("an output directory is needed (--out DIR)")
+    cfg = config_from_any(config if config is not None else {})
+    if steps is not None:
+        cfg.train.steps = steps
+    run = RunDir(out)
     check_config(cfg)
     dataset = run_dataset(cfg)
     run_classifier(cfg, dataset)  # a missing classifier fails before the run directory or DIWGAN's phase 0
+    with run_lock(run.path):
+        return _train(cfg, run, None, overwrite=overwrite, progress=progress, dataset=dataset)
+
+
+def resume_state(run: RunDir, steps: int | None) -> tuple[RunConfig, dict | None]:
+    """The config and checkpoint a resume continues from (`steps` extends the budget); the checkpoint is None
+    for a run that never wrote one. Call it holding the run's lock: it removes stale temporary files."""
+    cfg = run.read_config()
+    run.remove_stale_tmp()
+    if run.never_checkpointed():
+        state = None
+    else:
+        state = read_checkpoint(run.checkpoint)
+    at = 0 if state is None else state["step"]
+    if steps is not None:
+        if steps < at:
+            raise ModeganError(f"--steps {steps} is below the checkpoint's step {at}")
+        cfg.train.steps = steps
+    elif at > cfg.train.steps:
+        raise ModeganError(f"checkpoint {run.checkpoint} is at step {at}, past train.steps {cfg.train.steps} "
+                           f"in {run.config}")
+    return cfg, state
+
+
+def _train(cfg: RunConfig, run: RunDir, state: dict | None, *, overwrite: bool, progress: bool,
+           dataset: ToyDataset | ImageDataset | None = None) -> dict:
+    """The loop of `train`, holding the run's lock."""
+    tc = cfg.train
+    if dataset is None:
+        check_config(cfg)
+        dataset = run_dataset(cfg)
+        run_classifier(cfg, dataset)
     parts = open_parts(cfg, dataset, run, state, overwrite)
     start = 0 if state is None else state["step"]
     rec = Recorder(run, cfg, dataset, parts, start, 0.0 if state is None else state["elapsed_s"])
@@ -369,14 +413,17 @@ def train(
                 metrics = rec.evaluate(step, parts, sums.means(), weights)
                 sums = LossSums()
                 bar.update(step, short_metrics(metrics))
+        return rec.finish(parts.G)
     except TrainingDiverged as e:
         raise TrainingDiverged(rec.diverged(step, e)) from None
+    except ModeganError as e:  # e.g. a full disk: the last good checkpoint is kept
+        rec.failed(step, e)
+        raise
     except KeyboardInterrupt:
         rec.interrupted(step)
         raise
     finally:
         rec.close()
-    return rec.finish(parts.G)
 
 
 def _tensorboard(path: Path):

@@ -6,12 +6,17 @@ checkpoint.pt     the latest good checkpoint (atomic)
 generator.safetensors   the final generator weights, config in the metadata
 samples/step_*.png      generated samples over the real data at each evaluation
 summary.json      the final state: status, last metrics, wall time, versions
+.lock             held (flock) by the process training the run; holds its PID
+
+Every file is replaced atomically or appended line by line (`files`); readers check what they read and turn
+a corrupt, partial or foreign file into one ModeganError line naming it. `metrics.jsonl` may end with a torn
+line (a kill during an append): readers skip it and resume drops it (its evaluation comes after the last
+checkpoint, so it is redone).
 """
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import yaml
@@ -19,12 +24,25 @@ import yaml
 from modegan.config import RunConfig, from_dict, validate
 from modegan.errors import ModeganError
 from modegan.train.checkpoint import CHECKPOINT
+from modegan.train.files import append_line, atomic_write, remove_stale_tmp
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    atomic_write(path, text.encode())
+
+
+def _read_text(path: Path, what: str) -> str:
+    try:
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ModeganError(f"{what} {path} is not UTF-8 text (binary or corrupt; byte {e.start})") from None
+    except OSError as e:
+        raise ModeganError(f"cannot read {path}: {e.strerror or e}") from None
+
+
+def required_config_keys() -> dict[str, list[str]]:
+    """Every section and key `write_config` writes for any run (image-only keys may be left out)."""
+    return {k: list(v) for k, v in RunConfig().to_dict().items() if isinstance(v, dict)}
 
 
 class RunDir:
@@ -42,6 +60,14 @@ class RunDir:
     def has_run(self) -> bool:
         return self.config.exists() or self.checkpoint.exists() or self.metrics.exists()
 
+    def never_checkpointed(self) -> bool:
+        """A config but no checkpoint and no evaluation: killed before its first checkpoint was written
+        (e.g. during DIWGAN's phase 0 or the step-0 write). Nothing is lost by starting it again."""
+        return self.config.is_file() and not self.checkpoint.exists() and not self.read_metrics()
+
+    def remove_stale_tmp(self) -> None:
+        remove_stale_tmp(self.path)
+
     def create(self, cfg: RunConfig, overwrite: bool) -> None:
         if self.path.exists() and not self.path.is_dir():
             raise ModeganError(f"output path {self.path} exists and is not a directory")
@@ -53,6 +79,7 @@ class RunDir:
         if overwrite:
             self.clear()
         self.path.mkdir(parents=True, exist_ok=True)
+        self.remove_stale_tmp()
         self.write_config(cfg)
 
     def clear(self) -> None:
@@ -69,39 +96,83 @@ class RunDir:
     def read_config(self) -> RunConfig:
         if not self.config.is_file():
             raise ModeganError(f"{self.path} is not a run directory (no config.yaml)")
+        text = _read_text(self.config, "config")
         try:
-            data = yaml.safe_load(self.config.read_text())
+            data = yaml.safe_load(text)
         except yaml.YAMLError as e:
             raise ModeganError(f"{self.config} is not valid YAML: {str(e).splitlines()[0]}") from None
-        return validate(from_dict(RunConfig, data))
+        if data is None:
+            raise ModeganError(f"{self.config} is empty; a run's config is written whole, so this run cannot be "
+                               "resumed or evaluated (start it again with --overwrite)")
+        if not isinstance(data, dict):
+            raise ModeganError(f"{self.config} must hold a mapping of sections, got {type(data).__name__}")
+        missing = [f"{sec}.{k}" if k else sec for sec, keys in required_config_keys().items()
+                   for k in ([None] if not isinstance(data.get(sec), dict) else
+                             [k for k in keys if k not in data[sec]])]
+        missing += [] if "preset" in data else ["preset"]
+        if missing:
+            shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+            raise ModeganError(f"{self.config} is incomplete (missing {shown}); a run's config is written whole, "
+                               "so the run cannot be resumed or evaluated from it")
+        try:
+            return validate(from_dict(RunConfig, data))
+        except ModeganError as e:
+            raise ModeganError(f"{self.config}: {e}") from None
 
     def append_metrics(self, record: dict) -> None:
-        with open(self.metrics, "a") as f:
-            f.write(json.dumps(record) + "\n")
-            f.flush()
+        append_line(self.metrics, json.dumps(record))
 
     def read_metrics(self) -> list[dict]:
+        """The evaluation records; a torn last line (no newline, not JSON: a kill during an append) is skipped,
+        any other bad line is an error naming it."""
+        return self._parse_metrics()[0]
+
+    def _parse_metrics(self) -> tuple[list[dict], bool]:
         if not self.metrics.exists():
-            return []
-        out = []
-        for i, line in enumerate(self.metrics.read_text().splitlines(), 1):
-            if line.strip():
-                try:
-                    out.append(json.loads(line))
-                except json.JSONDecodeError:
-                    raise ModeganError(f"{self.metrics}:{i} is not valid JSON") from None
-        return out
+            return [], False
+        text = _read_text(self.metrics, "metrics file")
+        lines = text.split("\n")  # the last element is '' when the file ends with a newline
+        out, torn = [], False
+        for i, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                if i == len(lines):  # no newline after it: an append cut short
+                    torn = True
+                    continue
+                raise ModeganError(f"{self.metrics}:{i} is not valid JSON") from None
+            step = record.get("step") if isinstance(record, dict) else None
+            if isinstance(step, bool) or not isinstance(step, int) or not isinstance(record.get("metrics", {}), dict):
+                raise ModeganError(f"{self.metrics}:{i} is not an evaluation record (an object with an integer "
+                                   "'step' and a 'metrics' object)")
+            out.append(record)
+        return out, torn
 
     def truncate_metrics(self, step: int) -> None:
-        """Drop evaluations after `step` (the checkpoint resumed from); they will be redone exactly."""
-        kept = [r for r in self.read_metrics() if r["step"] <= step]
-        _atomic_write_text(self.metrics, "".join(json.dumps(r) + "\n" for r in kept))
+        """Drop evaluations after `step` (the checkpoint resumed from) and a torn last line; they are redone."""
+        records, torn = self._parse_metrics()
+        kept = [r for r in records if r["step"] <= step]
+        if torn or len(kept) != len(records) or not self.metrics.exists():
+            _atomic_write_text(self.metrics, "".join(json.dumps(r) + "\n" for r in kept))
 
     def write_summary(self, summary: dict) -> None:
         _atomic_write_text(self.summary, json.dumps(summary, indent=2) + "\n")
 
     def read_summary(self) -> dict | None:
-        return json.loads(self.summary.read_text()) if self.summary.exists() else None
+        """summary.json as an object (None when there is none); anything else is an error naming the file."""
+        if not self.summary.exists():
+            return None
+        text = _read_text(self.summary, "summary")
+        try:
+            summary = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ModeganError(f"{self.summary} is not valid JSON (half-written or corrupt: {e.msg} at line "
+                               f"{e.lineno})") from None
+        if not isinstance(summary, dict):
+            raise ModeganError(f"{self.summary} must hold a JSON object, got {type(summary).__name__}")
+        return summary
 
     def sample_plot(self, step: int) -> Path:
         return self.samples / f"step_{step:07d}.png"
