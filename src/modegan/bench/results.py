@@ -86,6 +86,16 @@ def read_row(path: Path, method: str | None = None, dataset: str | None = None) 
     )
 
 
+def failed_row(spec, error: str) -> Row:
+    """The row of a planned run (`runs.RunSpec`) whose directory holds nothing readable."""
+    from modegan.train.run import config_hash, setting_hash
+
+    cfg = spec.cfg
+    return Row(dataset=spec.dataset, method=spec.method, seed=spec.seed, status="failed", step=0,
+               steps=cfg.train.steps, config_hash=config_hash(cfg), setting_hash=setting_hash(cfg), metrics={},
+               protocol={}, elapsed_s=None, error=error, path=spec.path)
+
+
 SUMMARY_TYPES = {"status": (str,), "step": (int,), "metrics": (dict,), "protocol": (dict,),
                  "elapsed_s": (int, float, type(None)), "error": (str, type(None))}
 

@@ -12,12 +12,13 @@ from pathlib import Path
 
 import yaml
 
-from modegan.bench.results import Row, collect, markdown, read_row, write_csv
+from modegan.bench.results import Row, collect, failed_row, markdown, read_row, write_csv
 from modegan.bench.runs import RunSpec, exclusive, execute, plan
 from modegan.config import merge
 from modegan.errors import ModeganError
 from modegan.presets import get_preset
 from modegan.report.html import build_report
+from modegan.train.files import atomic_write, disk_errors
 
 
 @dataclass
@@ -47,23 +48,44 @@ def make_plan(name: str, title: str, out: str | Path, *, methods: list[str], gro
 
 def run_planned(p: BenchPlan, *, workers: int = 2, batch: bool = True, ray: str | None = None,
                 on_done: Callable[[list[RunSpec], list[dict]], None] | None = None) -> list[Row]:
-    """Train every pending run of the plan, then write results.csv, results.md and report.html."""
+    """Train every pending run of the plan, then write results.csv, results.md and report.html.
+
+    A run that failed so badly that its directory cannot be read back (a full disk) is a failed row with the
+    error `execute` reported."""
+    outcomes: dict[str, dict] = {}
+
+    def done(job: list[RunSpec], results: list[dict]) -> None:
+        outcomes.update({r["path"]: r for r in results})
+        if on_done:
+            on_done(job, results)
+
     with exclusive(p.out):
-        (p.out / "bench.yaml").write_text(yaml.safe_dump(
-            {"benchmark": p.name, "runs": len(p.specs), "setting": p.setting,
-             "methods": list(dict.fromkeys(s.method for s in p.specs)),
-             "groups": list(dict.fromkeys(s.dataset for s in p.specs))}, sort_keys=False))
-        execute(p.specs, workers=workers, batch=batch, ray=ray, on_done=on_done)
-        rows = [read_row(s.path, method=s.method, dataset=s.dataset) for s in p.specs]
+        with disk_errors(p.out / "bench.yaml"):
+            atomic_write(p.out / "bench.yaml", yaml.safe_dump(
+                {"benchmark": p.name, "runs": len(p.specs), "setting": p.setting,
+                 "methods": list(dict.fromkeys(s.method for s in p.specs)),
+                 "groups": list(dict.fromkeys(s.dataset for s in p.specs))}, sort_keys=False).encode())
+        execute(p.specs, workers=workers, batch=batch, ray=ray, on_done=done)
+        rows = [_row(s, outcomes.get(str(s.path))) for s in p.specs]
         write_outputs(p.out, rows, p.title, p.setting)
     return rows
 
 
+def _row(spec: RunSpec, outcome: dict | None) -> Row:
+    try:
+        return read_row(spec.path, method=spec.method, dataset=spec.dataset)
+    except ModeganError as e:
+        if outcome is None or outcome["status"] != "failed":
+            raise
+        return failed_row(spec, outcome["error"] or str(e))
+
+
 def write_outputs(out: Path, rows: list[Row], title: str, setting: str) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    write_csv(out / "results.csv", rows)
-    (out / "results.md").write_text(markdown(rows, title, setting))
-    build_report(rows, out / "report.html", title, setting)
+    with disk_errors(out):  # a full disk: one line naming the file
+        out.mkdir(parents=True, exist_ok=True)
+        write_csv(out / "results.csv", rows)
+        (out / "results.md").write_text(markdown(rows, title, setting))
+        build_report(rows, out / "report.html", title, setting)
 
 
 def compare(paths: list[str | Path], out: str | Path, title: str = "Comparison") -> list[Row]:

@@ -2,7 +2,9 @@
 
 Each batch is a pickled dict with b'data' (N, 3072) uint8, rows laid out as 1024 red, 1024 green, 1024 blue
 values in row-major 32×32 order, and b'labels' (N ints 0-9). Files are checked against the MD5s of the
-official release (the same list torchvision uses); `verify=False` accepts other files of the same format.
+official release (the same list torchvision uses) before they are unpickled: unpickling runs whatever code a
+pickle names, so an unverified file is never unpickled unless the caller passes `verify=False`, which accepts
+other files of the same format and trusts them as code (data.verify=false; docs/images.md).
 """
 
 from __future__ import annotations
@@ -38,14 +40,21 @@ def find_cifar_dir(root: Path) -> Path:
     return sub if sub.is_dir() else root
 
 
-def read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """(images (N, 3, 32, 32) uint8, labels (N,) int64) of one pickled batch, with clear errors."""
+def read_batch_bytes(path: Path) -> bytes:
     if not path.is_file():
         raise ModeganError(f"CIFAR-10 batch {path.name} not found in {path.parent}; put the extracted "
                            f"{CIFAR_DIR}/ folder of cifar-10-python.tar.gz there")
+    return path.read_bytes()
+
+
+def read_cifar_batch(path: Path, raw: bytes | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(images (N, 3, 32, 32) uint8, labels (N,) int64) of one pickled batch, with clear errors.
+
+    This unpickles the file (`raw`, its bytes, if given): call it only on a verified or trusted file."""
+    if raw is None:
+        raw = read_batch_bytes(path)
     try:
-        with open(path, "rb") as f:
-            batch = pickle.load(f, encoding="bytes")  # noqa: S301 - the user's own data files
+        batch = pickle.loads(raw, encoding="bytes")  # noqa: S301 - verified against the release, or trusted
     except Exception as e:  # truncated pickle: EOFError/UnpicklingError; others are as fatal
         raise ModeganError(f"cannot read CIFAR-10 batch {path}: {type(e).__name__} (truncated or corrupt?)") from None
     if not isinstance(batch, dict) or b"data" not in batch or b"labels" not in batch:
@@ -68,11 +77,13 @@ def load_cifar10(root: str | os.PathLike | None = None, *, split: str = "train",
     images, labels, sums = [], [], {}
     for name in CIFAR_SPLIT_FILES[split]:
         path = directory / name
-        x, y = read_cifar_batch(path)
-        digest = hashlib.md5(path.read_bytes()).hexdigest()
-        if verify and digest != CIFAR_MD5[name]:
-            raise ModeganError(f"{path} has MD5 {digest}, not the CIFAR-10 release's {CIFAR_MD5[name]}; replace the "
-                               "file or pass verify=False")
+        raw = read_batch_bytes(path)
+        digest = hashlib.md5(raw).hexdigest()
+        if verify and digest != CIFAR_MD5[name]:  # checked before unpickling: a doctored pickle runs code
+            raise ModeganError(f"{path} has MD5 {digest}, not the CIFAR-10 release's {CIFAR_MD5[name]}; it is not "
+                               "unpickled (that could run code); replace the file, or pass verify=False "
+                               "(data.verify=false) if you trust it")
+        x, y = read_cifar_batch(path, raw)
         images.append(x)
         labels.append(y)
         sums[name] = {"md5": digest, "matches_release": digest == CIFAR_MD5[name]}

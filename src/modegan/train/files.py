@@ -63,6 +63,15 @@ def writing(path: Path, cleanup: Path | None = None) -> Iterator[None]:
         raise write_error(path, e) from None
 
 
+@contextmanager
+def disk_errors(default: Path) -> Iterator[None]:
+    """For writers that open files themselves (csv, the report): an OSError is one line naming its file."""
+    try:
+        yield
+    except OSError as e:
+        raise write_error(Path(e.filename) if e.filename else default, e) from None
+
+
 def atomic_write(path: Path, data: bytes) -> None:
     """Replace `path` by `data` all at once: readers see the old file or the new one, never a part."""
     path = Path(path)
