@@ -100,6 +100,11 @@ def _wrong_g_shape(s):
     s["modules"]["G"][k] = torch.zeros(3, 3)
 
 
+def _wrong_adam_shape(s):
+    st = s["optimizers"]["G"]["state"]
+    st[next(iter(st))]["exp_avg"] = torch.zeros(3)
+
+
 def _drop_section(c):
     del c["loss"]
 
@@ -128,6 +133,10 @@ CORRUPTIONS = {
                                   dict.fromkeys(("resume", "eval", "sample"), "checkpoint.pt does not fit")),
     "checkpoint optimizer misfit": (lambda d: _edit_state(d, lambda s: s["optimizers"]["G"].update(param_groups=[])),
                                     {"resume": "checkpoint.pt does not fit the run's config.yaml (optimizer G"}),
+    "checkpoint Adam state misfit": (lambda d: _edit_state(d, _wrong_adam_shape),
+                                     {"resume": "(optimizer G: exp_avg of shape (3,) for a parameter of shape"}),
+    "checkpoint extra module": (lambda d: _edit_state(d, lambda s: s["modules"].update(F={})),
+                                {"resume": "state for F, which this config does not build"}),
     "checkpoint rng not a state": (lambda d: _edit_state(d, lambda s: s["rng"].update(train=torch.zeros(3))),
                                    dict.fromkeys(("resume", "eval", "sample"), "'rng.train' must be a generator")),
     "generator truncated": (lambda d: _truncate(d / "generator.safetensors"),
