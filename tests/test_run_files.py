@@ -471,3 +471,14 @@ def test_a_doctored_cifar_batch_is_not_unpickled(tmp_path):
     with pytest.raises(ModeganError):
         load_cifar10(tmp_path, split="test", verify=False)
     assert marker.read_text() == "pwned"
+
+
+def test_a_second_bench_names_the_running_ones_pid(tmp_path, capsys):
+    """`bench mog` keeps refusing a second benchmark on one directory, now naming the holder's PID."""
+    from modegan.bench.runs import exclusive
+
+    with exclusive(tmp_path):
+        code = main(["bench", "mog", "--methods", "gan", "--datasets", "ring8", "--seeds", "1", "--steps", "2",
+                     "--out", str(tmp_path)])
+    assert_one_line_error(code, capsys.readouterr().err, f"another benchmark is running in {tmp_path} "
+                          f"(PID {os.getpid()})")

@@ -9,6 +9,7 @@ Seeds of one setting train as one batch of stacked models where the method allow
 from __future__ import annotations
 
 import fcntl
+import os
 import traceback
 import warnings
 from collections.abc import Callable
@@ -210,12 +211,22 @@ def _indexed_job(job: tuple[int, tuple[list, bool]]) -> tuple[int, list[dict]]:
 def exclusive(out: Path):
     """One benchmark at a time in `out`: two would train the same run directories at once."""
     out.mkdir(parents=True, exist_ok=True)
-    f = open(out / ".bench.lock", "w")
+    f = open(out / ".bench.lock", "a+")  # not truncated: it holds the running benchmark's PID
     try:
         fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
+        f.seek(0)
+        holder = f.read().strip() or "unknown"
         f.close()
-        raise ModeganError(f"another benchmark is running in {out}; wait for it, or choose another --out") from None
+        raise ModeganError(f"another benchmark is running in {out} (PID {holder}); wait for it, or choose another "
+                           "--out") from None
+    try:
+        f.seek(0)
+        f.truncate()
+        f.write(f"{os.getpid()}\n")
+        f.flush()
+    except OSError:
+        pass  # the lock holds without the PID in it
     try:
         yield
     finally:

@@ -40,9 +40,31 @@ def _read_text(path: Path, what: str) -> str:
         raise ModeganError(f"cannot read {path}: {e.strerror or e}") from None
 
 
+# What every run's config.yaml has held since run directories record it (`write_config` writes the whole
+# resolved config; image-only keys at their toy value are left out, so they are not listed). A key added to
+# the config later gets a default, and an older run may lack it, so new keys are not added here.
+WRITTEN_KEYS = {
+    "data": ["name", "seed", "n_train", "mode_probs"],
+    "model": ["z_dim", "g_width", "g_depth", "d_width", "d_depth", "activation", "g_norm", "d_norm", "spectral_norm"],
+    "loss": ["type", "clip", "gp_weight", "gp_center", "n_critic"],
+    "g_optim": ["name", "lr", "betas", "alpha", "momentum", "weight_decay"],
+    "d_optim": ["name", "lr", "betas", "alpha", "momentum", "weight_decay"],
+    "train": ["steps", "batch_size", "seed", "eval_every", "ckpt_every", "eval_samples", "eval_seed", "hq_threshold",
+              "threads", "plots", "tensorboard"],
+    "weighting": ["gen", "disc_fake", "disc_real", "temperature", "detach", "topk_start", "topk_decay", "topk_min",
+                  "topk_every"],
+    "diwgan": ["enabled", "alpha", "n_history", "bandwidth", "targets", "n_targets", "target_stat", "ema", "encoder",
+               "latent_dim", "ae_steps", "ae_lr"],
+    "scheme": ["unroll", "pack", "veegan"],
+}
+
+
 def required_config_keys() -> dict[str, list[str]]:
-    """Every section and key `write_config` writes for any run (image-only keys may be left out)."""
-    return {k: list(v) for k, v in RunConfig().to_dict().items() if isinstance(v, dict)}
+    """The sections and keys a run's config.yaml must hold: `WRITTEN_KEYS` that the config still has (a key
+    removed from the config is not required)."""
+    current = RunConfig().to_dict()
+    return {sec: [k for k in keys if k in current.get(sec, {})] for sec, keys in WRITTEN_KEYS.items()
+            if isinstance(current.get(sec), dict)}
 
 
 class RunDir:
