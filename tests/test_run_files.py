@@ -482,3 +482,15 @@ def test_a_second_bench_names_the_running_ones_pid(tmp_path, capsys):
                      "--out", str(tmp_path)])
     assert_one_line_error(code, capsys.readouterr().err, f"another benchmark is running in {tmp_path} "
                           f"(PID {os.getpid()})")
+
+
+def test_compare_report_on_a_corrupt_sample_plot(tmp_path, capsys):
+    """The report reads each run's sample PNGs: a truncated one is one line naming it; a plot temp file left
+    by a kill is not taken for a plot."""
+    d = tmp_path / "run"
+    assert main(["train", *TINY, "--steps", "20", "--out", str(d), "train.plots=true"]) == 0
+    (d / "samples" / "tmp-step_0000030.png").write_bytes(b"half")
+    assert main(["compare", str(d), "--out", str(tmp_path / "cmp")]) == 0
+    _truncate(d / "samples" / "step_0000010.png", 0.2)
+    code = main(["compare", str(d), "--out", str(tmp_path / "cmp2")])
+    assert_one_line_error(code, capsys.readouterr().err, f"cannot read sample plot {d / 'samples'}/step_0000010.png")

@@ -21,6 +21,7 @@ import torch  # noqa: E402
 
 from modegan.bench.published import SETTINGS_NOTE, published_for  # noqa: E402
 from modegan.bench.results import KNOWN, Row, cells, failures, metric_names, protocol_lines  # noqa: E402
+from modegan.errors import ModeganError  # noqa: E402
 from modegan.report.plots import panels_figure  # noqa: E402
 from modegan.train.rundir import RunDir  # noqa: E402
 
@@ -102,7 +103,7 @@ def evolution(rows: list[Row], dataset: str, columns: int = 5, thumb: int = 170)
     shown = [r for (d, _), r in _first_finished(rows).items() if d == dataset]
     strips = []
     for r in shown:
-        pngs = sorted((r.path / "samples").glob("step_*.png"))
+        pngs = sorted(p for p in (r.path / "samples").glob("step_*.png") if p.stem[5:].isdigit())
         if not pngs:
             continue
         pick = sorted({pngs[round(i * (len(pngs) - 1) / max(columns - 1, 1))] for i in range(min(columns, len(pngs)))})
@@ -115,8 +116,11 @@ def evolution(rows: list[Row], dataset: str, columns: int = 5, thumb: int = 170)
     for i, (r, pick) in enumerate(strips):
         draw.text((6, i * thumb + thumb // 2 - 12), f"{r.method}\nseed {r.seed}", fill="black")
         for j, p in enumerate(pick):
-            with Image.open(p) as im:
-                canvas.paste(im.convert("RGB").resize((thumb, thumb)), (label_w + j * thumb, i * thumb))
+            try:
+                with Image.open(p) as im:
+                    canvas.paste(im.convert("RGB").resize((thumb, thumb)), (label_w + j * thumb, i * thumb))
+            except (OSError, ValueError) as e:  # truncated or not a PNG (PIL's UnidentifiedImageError is an OSError)
+                raise ModeganError(f"cannot read sample plot {p}: {type(e).__name__} (truncated or corrupt?)") from None
             draw.text((label_w + j * thumb + 4, i * thumb + 2), f"step {int(p.stem.split('_')[1])}", fill="black")
     buf = io.BytesIO()
     canvas.save(buf, format="PNG", optimize=True)

@@ -84,9 +84,9 @@ def atomic_write(path: Path, data: bytes) -> None:
 
 def atomic_write_with(path: Path, write: Callable[[Path], None]) -> None:
     """`atomic_write` for a writer that takes a path (matplotlib, PIL): it writes the temporary file, named
-    NAME.tmp.SUFFIX so that the writer still sees the format in the suffix."""
+    tmp-NAME so that the writer still sees the format in the suffix (and `step_*.png` globs do not match it)."""
     path = Path(path)
-    tmp = path.with_name(f"{path.stem}.tmp{path.suffix}")
+    tmp = path.with_name(f"tmp-{path.name}")
     with writing(path, cleanup=tmp):
         write(tmp)
         os.replace(tmp, path)
@@ -112,7 +112,7 @@ def remove_stale_tmp(directory: Path) -> None:
     """Delete the `*.tmp` files an earlier, killed writer left (call it only while holding the run lock)."""
     for d in (directory, directory / "samples"):
         if d.is_dir():
-            for t in [*d.glob("*.tmp"), *d.glob("*.tmp.*")]:
+            for t in [*d.glob("*.tmp"), *d.glob("tmp-*")]:
                 t.unlink(missing_ok=True)
 
 
