@@ -236,3 +236,12 @@ def test_a_second_bench_on_the_same_directory_is_refused(tmp_path, capsys):
                      "--out", str(tmp_path)]) == 2
     assert "another benchmark is running in" in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()
+
+
+def test_evolution_columns_are_evenly_spaced_and_end_at_the_last_step():
+    from modegan.report.html import evenly_spaced
+
+    assert evenly_spaced(list(range(9)), 5) == [0, 2, 4, 6, 8]
+    assert evenly_spaced([10, 20, 30], 5) == [10, 20, 30]  # fewer plots than columns: each once, the last kept
+    assert evenly_spaced([7], 5) == [7]
+    assert evenly_spaced(list(range(4)), 3) == [0, 2, 3]  # round(1.5) = 2

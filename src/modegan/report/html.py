@@ -96,6 +96,12 @@ def _image_panels(panels: list[tuple[str, torch.Tensor]], cols: int = 4) -> str:
     return _fig_uri(fig)
 
 
+def evenly_spaced(items: list, k: int) -> list:
+    """At most `k` of `items`, evenly spaced, always the first and the last."""
+    n = min(k, len(items))
+    return [items[round(i * (len(items) - 1) / max(n - 1, 1))] for i in range(n)]
+
+
 def evolution(rows: list[Row], dataset: str, columns: int = 5, thumb: int = 170) -> str | None:
     """Rows of methods, columns of evaluation steps: the run's own sample plots, shrunk and tiled."""
     from PIL import Image, ImageDraw
@@ -106,7 +112,7 @@ def evolution(rows: list[Row], dataset: str, columns: int = 5, thumb: int = 170)
         pngs = sorted(p for p in (r.path / "samples").glob("step_*.png") if p.stem[5:].isdigit())
         if not pngs:
             continue
-        pick = sorted({pngs[round(i * (len(pngs) - 1) / max(columns - 1, 1))] for i in range(min(columns, len(pngs)))})
+        pick = evenly_spaced(pngs, columns)
         strips.append((r, pick))
     if not strips:
         return None
