@@ -434,22 +434,23 @@ def _print_metrics(values: dict, protocol: dict, title: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI. Bad input, usage errors included (a wrong type, a missing or unknown option), is one
     `error: ...` line on stderr and exit code 2, never a traceback; `--help` and no arguments show help."""
-    import click
-
+    # typer's own click (vendored as typer._click in recent typer, the click package before): its exceptions
+    cx = sys.modules[typer.BadParameter.__module__]
+    no_args = getattr(cx, "NoArgsIsHelpError", ())
     tune_malloc()
     try:
         code = app(args=argv, prog_name="modegan", standalone_mode=False)
     except ModeganError as e:
         return _error(str(e))
-    except click.exceptions.NoArgsIsHelpError as e:
+    except no_args as e:  # type: ignore[misc]
         e.show()
         return 2
-    except click.exceptions.UsageError as e:
+    except cx.UsageError as e:
         where = f"; see {e.ctx.command_path} --help" if e.ctx is not None else ""
-        return _error(f"{e.format_message()}{where}")
-    except click.exceptions.ClickException as e:
+        return _error(f"{e.format_message().rstrip('.')}{where}")
+    except cx.ClickException as e:
         return _error(e.format_message())
-    except click.exceptions.Abort:
+    except cx.Abort:
         return _error("aborted", 130)
     except OSError as e:  # an unwritable or vanished path found while writing
         what = f" {e.filename}" if e.filename else ""
