@@ -7,7 +7,6 @@ writes nothing. Nothing here trains: reaching a training step fails the case.
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 
@@ -263,6 +262,9 @@ cases("bench mog", [
     (f"{MOG} --workers 0", "--workers: must be in [1, 256]"),
     (f"{MOG} --workers -4", "--workers: must be in [1, 256]"),
     (f"{MOG} --ray ''", "--ray: empty address"),
+    (f"{MOG} --ray nonsense", "--ray: bad address 'nonsense'"),
+    (f"{MOG} --ray 127.0.0.1:1", "cannot connect to the Ray cluster at '127.0.0.1:1'"),
+    (f"{MOG} --ray ray://127.0.0.1:99999", "--ray: bad address"),
     (f"{MOG} train.steps=5", "override train.steps: the benchmark sets it; use --steps"),
     (f"{MOG} train.seed=3", "override train.seed: the benchmark sets it; use --seeds"),
     (f"{MOG} data.name=grid25", "override data.name: the benchmark sets it; use --datasets"),

@@ -28,6 +28,8 @@ def connect(address: str) -> bool:
     ray = _ray()
     if ray.is_initialized():
         return False
+    if address not in ("local", "auto"):
+        _check_reachable(address)
     try:
         if address == "local":
             ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False)
@@ -37,6 +39,25 @@ def connect(address: str) -> bool:
         first = (str(e).splitlines() or [type(e).__name__])[0]
         raise ModeganError(f"cannot connect to the Ray cluster at {address!r}: {first}") from None
     return True
+
+
+CONNECT_TIMEOUT_S = 5.0
+
+
+def _check_reachable(address: str) -> None:
+    """A TCP connection to host:port first: ray.init on an unreachable address waits for minutes."""
+    import socket
+
+    hostport = address.removeprefix("ray://")
+    host, sep, port = hostport.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ModeganError(f"--ray: bad address {address!r}; give host:port, ray://host:port, auto or local")
+    try:
+        socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as e:
+        reason = "timed out" if isinstance(e, TimeoutError) else (e.strerror or type(e).__name__)
+        raise ModeganError(f"cannot connect to the Ray cluster at {address!r}: {reason}") from None
 
 
 def shutdown() -> None:
