@@ -450,7 +450,7 @@ def main(argv: list[str] | None = None) -> int:
         return _error(f"{e.format_message().rstrip('.')}{where}")
     except cx.ClickException as e:
         return _error(e.format_message())
-    except cx.Abort:
+    except typer.Abort:
         return _error("aborted", 130)
     except OSError as e:  # an unwritable or vanished path found while writing
         what = f" {e.filename}" if e.filename else ""
