@@ -135,7 +135,7 @@ cases("train", [
     (f"train --config {{f}}/missing.yaml {OUT}", "config file not found"),
     (f"train --config {{f}} {OUT}", "config file not found"),
     # data files
-    (f"train --data {{f}}/flat.npy {OUT}", "expected a 2-D array"),
+    (f"train --data {{f}}/flat.npy {OUT}", "for 1-D data save shape (10, 1)"),
     (f"train --data {{f}}/cube.npy {OUT}", "expected a 2-D array"),
     (f"train --data {{f}}/strings.npy {OUT}", "expected a numeric"),
     (f"train --data {{f}}/objects.npy {OUT}", "not a readable .npy array"),
@@ -196,13 +196,13 @@ cases("sample", [
     ("sample {run} -o ''", "-o: empty path"),
     ("sample {run} -o {f}/a_dir.npy", "is a directory"),
     ("sample {run} -o {f}/a_file/s.npy", "is a file, not a directory"),
-    ("sample {run} -o {tmp}/s.npy -n 0", "-n: must be in [1, 268,435,456]"),
-    ("sample {run} -o {tmp}/s.npy -n -5", "-n: must be in [1, 268,435,456]"),
-    ("sample {run} -o {tmp}/s.npy -n 1000000000", "-n: must be in [1, 268,435,456]"),
-    ("sample {run} -o {tmp}/s.npy -n 100000000", "-n 100,000,000 needs a tensor"),
+    ("sample {run} -o {tmp}/s.npy -n 0", "number of samples (-n): must be in [1, 268,435,456]"),
+    ("sample {run} -o {tmp}/s.npy -n -5", "number of samples (-n): must be in [1, 268,435,456]"),
+    ("sample {run} -o {tmp}/s.npy -n 1000000000", "number of samples (-n): must be in [1, 268,435,456]"),
+    ("sample {run} -o {tmp}/s.npy -n 100000000", "100,000,000 samples needs a tensor"),
     ("sample {run} -o {tmp}/s.npy -n abc", "Invalid value for '-n'"),
-    ("sample {run} -o {tmp}/s.npy --seed -1", "--seed: must be in [0, 9,223,372,036,854,775,807]"),
-    ("sample {run} -o {tmp}/s.npy --seed 18446744073709551616", "--seed: must be in"),
+    ("sample {run} -o {tmp}/s.npy --seed -1", "(--seed): must be in [0, 9,223,372,036,854,775,807]"),
+    ("sample {run} -o {tmp}/s.npy --seed 18446744073709551616", "(--seed): must be in"),
     ("sample {tmp}/none -o {tmp}/s.npy", "is not a run directory"),
     ("sample {f}/no_images -o {tmp}/s.npy", "is not a run directory"),
 ])
@@ -292,7 +292,9 @@ cases("bench stacked-mnist", [
     (f"{STACKED} train.classifier=/x", "override train.classifier: the benchmark sets it; use --classifier"),
     (f"{STACKED} train.steps=4", "override train.steps: the benchmark sets it; use --steps"),
     ("bench stacked-mnist --out {tmp}/s --classifier {f}/missing.st", "no MNIST classifier at"),
-    ("bench stacked-mnist --out {f}/a_file --classifier {f}/a_file", "exists and is not a directory"),
+    ("bench stacked-mnist --out {tmp}/s --classifier {f}/a_file --data-dir {f}/nowhere", "does not exist"),
+    ("bench stacked-mnist --out {tmp}/s --classifier {f}/a_file", "no data directory: pass --data-dir"),
+    ("bench stacked-mnist --out {f}/a_file --classifier {f}/a_file --data-dir {f}", "exists and is not a directory"),
 ])
 COMPARE = "compare {run}/.. --out {tmp}/cmp"
 cases("compare", [

@@ -134,18 +134,10 @@ def sample(
     """Write samples from a run's generator to a .npy file."""
     import numpy as np
 
-    from modegan.limits import MAX_ELEMENTS, check_elements, check_int, check_out_file, check_seed, per_sample_elements
+    from modegan.limits import check_out_file
     from modegan.train import sample as draw
-    from modegan.train.rundir import RunDir
 
-    check_int(n, "-n", 1, MAX_ELEMENTS)
-    check_seed(seed, "--seed")
-    output = check_out_file(output, "-o", suffix=".npy")
-    cfg = RunDir(run).read_config()
-    m, size = cfg.model, cfg.data.image_size
-    dim = cfg.data.channels * size * size if m.arch == "dcgan" else 1
-    check_elements(f"-n {n:,}", n * per_sample_elements(m.arch, m.g_width, m.z_dim, dim, size),
-                   "the samples through the generator; draw fewer at a time")
+    output = check_out_file(output, "-o", suffix=".npy")  # n, seed and the size are checked by `sample`
     x = draw(run, n, seed).numpy()
     output.parent.mkdir(parents=True, exist_ok=True)
     np.save(output, x)

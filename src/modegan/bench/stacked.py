@@ -13,6 +13,7 @@ metric records. Outputs, resume and report are those of `bench mog`.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from modegan.bench.results import Row
 from modegan.bench.runs import RunSpec
 from modegan.bench.suite import BENCH_KEYS, BenchPlan, check_overrides, make_plan, run_planned
 from modegan.config import build_config, merge
+from modegan.data.idx import DATA_ENV
 from modegan.errors import ModeganError, choice_error
 
 STACKED_METHODS = ("gan", "pacgan2", "pacgan3", "pacgan4", "unrolled", "veegan", "diwgan")
@@ -66,6 +68,10 @@ def plan_stacked(out: str | Path, *, methods: list[str] | None = None, settings:
     clf = Path(classifier).expanduser() if classifier else default_classifier_path()
     if not clf.is_file():
         raise ModeganError(f"no MNIST classifier at {clf}; train it first: modegan classifier train --data-dir DIR")
+    if data_dir is not None and not Path(data_dir).expanduser().is_dir():
+        raise ModeganError(f"--data-dir {data_dir} does not exist or is not a directory")
+    if data_dir is None and not os.environ.get(DATA_ENV):
+        raise ModeganError(f"no data directory: pass --data-dir DIR or set ${DATA_ENV}")
     location = {"train": {"classifier": str(clf)}, **({"data": {"dir": data_dir}} if data_dir else {})}
     methods = list(STACKED_METHODS if methods is None else methods)
     groups = {SHORT[s]: (lambda m, label=SHORT[s]: setting_overrides(label, m)) for s in names}
