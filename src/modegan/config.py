@@ -476,9 +476,12 @@ def resolve_defaults(cfg: RunConfig) -> RunConfig:
     """Fill the unset (None / auto) values from the data: toy data get exactly the values they had before
     image support (z 2, widths 128, batch 256, 2,500 eval samples, MLP autoencoder with latent 2), images
     the DCGAN protocol's (benchmarks.md §4). Idempotent, so a saved config resolves to itself."""
-    from modegan.data.datasets import is_image_data
+    from modegan.data.datasets import DATASETS, TOY_SUFFIXES, is_image_data
 
     d, m, t, dw = cfg.data, cfg.model, cfg.train, cfg.diwgan
+    if m.arch == "dcgan" and (d.name in DATASETS or Path(d.name).suffix.lower() in TOY_SUFFIXES):
+        raise ModeganError(f"model.arch: dcgan takes images (mnist, stacked-mnist, cifar10, a folder); {d.name} is "
+                           "toy data; allowed for toy data: auto, mlp")
     image = is_image_data(d.name) or m.arch == "dcgan"  # a saved image config still resolves without its folder
     if not image:
         for key in ("image_size", "channels"):
