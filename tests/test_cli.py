@@ -134,7 +134,9 @@ def test_unwritable_out_is_refused_before_writing(tmp_path, capsys, monkeypatch)
     for args in (["train", *TINY, "--out", str(ro / "r"), "--no-progress"],
                  ["bench", "mog", "--out", str(ro / "b"), "--methods", "gan", "--datasets", "ring8", "--seeds", "1"],
                  ["demo", "--out", str(ro / "d")],
-                 ["classifier", "train", "--out", str(ro / "c.safetensors")]):
+                 ["classifier", "train", "--out", str(ro / "c.safetensors")],
+                 ["sample", str(tmp_path / "no-run"), "-o", str(ro / "s.npy")],
+                 ["compare", str(tmp_path / "no-run"), "--out", str(ro / "cmp")]):
         code, _, err = run_cli(args, capsys)
         assert_one_line_error(code, err, "is not writable")
     assert list(ro.iterdir()) == []
