@@ -111,6 +111,8 @@ def eval_run(
     cfg = RunDir(run).read_config()
     if samples is not None:
         cfg.train.eval_samples = samples
+        if cfg.train.feature_samples is not None:  # images: the features come from the first samples
+            cfg.train.feature_samples = min(cfg.train.feature_samples, samples)
     if seed is not None:
         cfg.train.eval_seed = seed
     validate(cfg)
