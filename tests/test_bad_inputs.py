@@ -166,6 +166,8 @@ cases("train", [
     (f"train --data mnist data.channels=3 --data-dir {{f}} {OUT}", "data.channels: mnist images have channels 1"),
     (f"train --data mnist --data-dir {{f}}/empty_dir {OUT}", "not found in"),
     (f"train --data mnist --data-dir {{f}}/a_file {OUT}", "does not exist or is not a directory"),
+    (f"train --data ring8 --data-dir {{f}} {OUT}", "data.dir (--data-dir) applies to image data only"),
+    (f"train train.classifier={{f}}/a_file {OUT}", "train.classifier applies to mnist and stacked-mnist only"),
     (f"train weighting.disc_real=[data] {OUT}", "data weights need a dataset that carries them"),
     (f"train --data ring8 data.mode_probs=[1,1,1,1,1,1,1,-1] {OUT}", "data.mode_probs must be 8 positive numbers"),
     (f"train diwgan.enabled=true diwgan.n_history=1000 train.batch_size=1000 diwgan.n_targets=100000 {OUT}",

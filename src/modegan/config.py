@@ -489,6 +489,10 @@ def resolve_defaults(cfg: RunConfig) -> RunConfig:
                 raise ModeganError(f"data.{key} applies to image data only (mnist, stacked-mnist, cifar10, a folder)")
         if t.feature_samples is not None:
             raise ModeganError("train.feature_samples applies to image data only")
+        if d.dir is not None:
+            raise ModeganError(f"data.dir (--data-dir) applies to image data only; {d.name} is toy data")
+        if t.classifier is not None:
+            raise ModeganError("train.classifier applies to mnist and stacked-mnist only")
     arch = m.arch if m.arch != "auto" else ("dcgan" if image else "mlp")
     if image and arch != "dcgan":
         raise ModeganError(f"model.arch: {arch!r} does not take images ({d.name}); allowed: auto, dcgan")
