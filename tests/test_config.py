@@ -140,3 +140,12 @@ def test_check_types_rejects_bad_values_without_building_a_config():
         check_types({"train": {"steps": "abc"}})
     with pytest.raises(ModeganError, match="unknown config key 'trian'"):
         check_types({"trian": {}})
+
+
+def test_train_steps_argument_has_the_limit_too(tmp_path):
+    """`modegan.train(cfg, steps=...)` sets the budget after validation; it is checked before anything is written."""
+    import modegan
+
+    with pytest.raises(ModeganError, match=re.escape("train.steps: must be in [1, 1,000,000,000]")):
+        modegan.train({"preset": "gan"}, out=tmp_path / "r", steps=10**12)
+    assert not (tmp_path / "r").exists()
