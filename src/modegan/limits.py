@@ -77,7 +77,7 @@ def check_out_dir(path: str | os.PathLike, flag: str = "--out") -> Path:
     p = Path(text).expanduser()
     if p.exists() and not p.is_dir():
         raise ModeganError(f"{flag} {p} exists and is not a directory")
-    _check_writable_parent(p, flag)
+    _check_writable_dir(p, flag, p)
     return p
 
 
@@ -97,10 +97,6 @@ def check_out_file(path: str | os.PathLike, flag: str, suffix: str | None = None
     else:
         _check_writable_dir(p.parent, flag, p)
     return p
-
-
-def _check_writable_parent(p: Path, flag: str) -> None:
-    _check_writable_dir(p, flag, p)
 
 
 def _check_writable_dir(d: Path, flag: str, shown: Path) -> None:
