@@ -1,5 +1,7 @@
 """Config loading: precedence, strict keys, typed values, overrides."""
 
+import re
+
 import pytest
 
 from modegan.config import RunConfig, build_config, parse_overrides
@@ -87,3 +89,63 @@ def test_parse_overrides_nests_and_types():
 
 def test_clip_can_be_unset():
     assert build_config(preset="wgan", overrides=["loss.clip=null"]).loss.clip is None
+
+
+@pytest.mark.parametrize("overrides, match", [
+    ({"train": {"seed": 2**64}}, "train.seed: must be in [0, 9,223,372,036,854,775,807]"),
+    ({"g_optim": {"lr": 1e300}}, "g_optim.lr: must be in (0, 10]"),
+    ({"train": {"steps": 10**12}}, "train.steps: must be in [1, 1,000,000,000]"),
+    ({"train": {"batch_size": 10**9}}, "above the limit of 268,435,456"),
+    ({"model": {"g_width": 10**6}}, "model.g_width=1,000,000 needs a tensor"),
+    ({"data": {"n_train": 10**9}}, "data.n_train=1,000,000,000 needs a tensor"),
+    ({"train": {"eval_samples": 10**9}}, "train.eval_samples: at most 10,000 for toy data"),
+    ({"data": {"name": "mnist"}, "train": {"eval_samples": 10**6}}, "train.eval_samples=1,000,000 needs a tensor"),
+])
+def test_limits_apply_to_the_python_api_too(overrides, match):
+    """The limits live in `validate`, so modegan.train(dict) and resume reject what the CLI rejects."""
+    with pytest.raises(ModeganError) as e:
+        build_config(overrides=overrides)
+    assert match in str(e.value)
+
+
+def test_defaults_and_presets_are_within_the_limits():
+    for name in PRESETS:
+        build_config(preset=name)
+    for data in ("mnist", "stacked-mnist", "cifar10"):
+        build_config(overrides={"data": {"name": data}})
+
+
+@pytest.mark.parametrize("content, match", [
+    (b"", "holds no settings"),
+    (b"# only a comment\n", "holds no settings"),
+    (b"\xff\xfe\x00binary", "is not UTF-8 text"),
+    (b"[1, 2]\n", "must hold a mapping of sections, got list"),
+    (b"train: [1, 2]\n", "train: expected a mapping, got [1, 2]"),
+    (b"train: 1\n", "train: expected a mapping, got 1"),
+])
+def test_config_files_that_hold_no_mapping_are_errors(tmp_path, content, match):
+    """An empty file was read as 'the defaults'; binary content raised UnicodeDecodeError."""
+    f = tmp_path / "c.yaml"
+    f.write_bytes(content)
+    with pytest.raises(ModeganError, match=re.escape(match)):
+        build_config(file=f)
+
+
+def test_check_types_rejects_bad_values_without_building_a_config():
+    """What the CLI runs on overrides before a flag can replace them (`--steps 20 train.steps=abc`)."""
+    from modegan.config import check_types
+
+    check_types({"data": {"image_size": 32}, "train": {"steps": 5}})  # types only: no image-data check here
+    with pytest.raises(ModeganError, match="train.steps: expected an integer, got 'abc'"):
+        check_types({"train": {"steps": "abc"}})
+    with pytest.raises(ModeganError, match="unknown config key 'trian'"):
+        check_types({"trian": {}})
+
+
+def test_train_steps_argument_has_the_limit_too(tmp_path):
+    """`modegan.train(cfg, steps=...)` sets the budget after validation; it is checked before anything is written."""
+    import modegan
+
+    with pytest.raises(ModeganError, match=re.escape("train.steps: must be in [1, 1,000,000,000]")):
+        modegan.train({"preset": "gan"}, out=tmp_path / "r", steps=10**12)
+    assert not (tmp_path / "r").exists()

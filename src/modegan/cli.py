@@ -35,32 +35,32 @@ def train(
                                          "default $MODEGAN_DATA)"),
     steps: int | None = typer.Option(None, help="generator steps (also extends a resumed run)"),
     seed: int | None = typer.Option(None, help="training seed (the training set keeps data.seed)"),
-    out: Path | None = typer.Option(None, help="run directory to create"),
+    out: str | None = typer.Option(None, help="run directory to create"),
     config: Path | None = typer.Option(None, help="YAML config file"),
     resume: Path | None = typer.Option(None, help="continue the run in this directory"),
     overwrite: bool = typer.Option(False, help="replace a run already in --out"),
     progress: bool = typer.Option(True, help="show a progress bar"),
 ):
     """Train one run and write its run directory."""
-    from modegan.config import build_config, merge, parse_overrides
+    from modegan.config import build_config
+    from modegan.limits import MAX_STEPS, check_int, check_out_dir
     from modegan.train import train as run_train
 
     if resume is not None:
-        if overrides or preset or data or data_dir or seed is not None or config or out:
+        if overrides or preset or data or data_dir or seed is not None or config or out is not None:
             raise ModeganError("--resume takes only --steps; the run's config.yaml fixes everything else")
+        if steps is not None:
+            check_int(steps, "--steps", 1, MAX_STEPS)
         summary = run_train(resume=resume, steps=steps, progress=progress)
     else:
-        ov = parse_overrides(overrides or [])
-        if data is not None:
-            ov = merge(ov, {"data": {"name": data}})
-        if data_dir is not None:
-            ov = merge(ov, {"data": {"dir": str(data_dir)}})
-        if seed is not None:
-            ov = merge(ov, {"train": {"seed": seed}})
-        if steps is not None:
-            ov = merge(ov, {"train": {"steps": steps}})
+        ov = _overrides(overrides, {"--data": ("data.name", data),
+                                    "--data-dir": ("data.dir", None if data_dir is None else str(data_dir)),
+                                    "--seed": ("train.seed", seed), "--steps": ("train.steps", steps),
+                                    "--preset": ("preset", preset)})
         cfg = build_config(preset=preset, file=config, overrides=ov)
-        summary = run_train(cfg, out=out, overwrite=overwrite, progress=progress)
+        if out is None:
+            raise ModeganError("an output directory is needed (--out DIR)")
+        summary = run_train(cfg, out=check_out_dir(out), overwrite=overwrite, progress=progress)
     _print_metrics(summary.get("metrics", {}), summary.get("protocol", {}), f"step {summary['step']}")
 
 
@@ -111,6 +111,8 @@ def eval_run(
     cfg = RunDir(run).read_config()
     if samples is not None:
         cfg.train.eval_samples = samples
+        if cfg.train.feature_samples is not None:  # images: the features come from the first samples
+            cfg.train.feature_samples = min(cfg.train.feature_samples, samples)
     if seed is not None:
         cfg.train.eval_seed = seed
     validate(cfg)
@@ -128,16 +130,16 @@ def eval_run(
 def sample(
     run: Path = typer.Argument(..., help="a run directory"),
     n: int = typer.Option(1000, "-n", help="number of samples"),
-    output: Path = typer.Option(..., "-o", "--output", help="output .npy file"),
+    output: str = typer.Option(..., "-o", "--output", help="output .npy file"),
     seed: int = typer.Option(0, help="sampling seed"),
 ):
     """Write samples from a run's generator to a .npy file."""
     import numpy as np
 
+    from modegan.limits import check_out_file
     from modegan.train import sample as draw
 
-    if output.suffix != ".npy":
-        raise ModeganError(f"output must be a .npy file, got {output}")
+    output = check_out_file(output, "-o", suffix=".npy")  # n, seed and the size are checked by `sample`
     x = draw(run, n, seed).numpy()
     output.parent.mkdir(parents=True, exist_ok=True)
     np.save(output, x)
@@ -146,20 +148,25 @@ def sample(
 
 @app.command()
 def demo(
-    out: Path = typer.Option(Path("runs/demo"), help="where the runs, results and report go"),
+    out: str = typer.Option("runs/demo", help="where the runs, results and report go"),
     data: str = typer.Option("grid25", help="comma-separated datasets"),
     steps: int = typer.Option(1500, help="generator steps per run"),
-    presets: str = typer.Option("", help="comma-separated presets (default: the demo set)"),
+    presets: str | None = typer.Option(None, help="comma-separated presets (default: the demo set)"),
     seeds: int = typer.Option(2, help="seeds per preset and dataset"),
     workers: int = typer.Option(2, help="runs trained at once, one process and one torch thread each"),
 ):
     """`bench mog` on a small budget: the demo presets, a results table and report.html."""
+    from modegan.bench.mog import plan_mog
     from modegan.bench.results import cells, metric_names
+    from modegan.bench.suite import check_workers
     from modegan.demo import DEMO_PRESETS, run_demo
 
-    names = _names(presets) or list(DEMO_PRESETS)
+    names = _names(presets, "--presets") if presets is not None else list(DEMO_PRESETS)
+    datasets = _names(data, "--data")
+    plan = plan_mog(out, methods=names, datasets=datasets, seeds=seeds, steps=steps)  # every check, nothing written
+    check_workers(workers)
     console.print(f"training {len(names)} presets x {seeds} seeds on {data} for {steps} steps, {workers} worker(s)")
-    rows = run_demo(out, datasets=_names(data), steps=steps, presets=names, seeds=seeds, workers=workers,
+    rows = run_demo(plan.out, datasets=datasets, steps=steps, presets=names, seeds=seeds, workers=workers,
                     on_done=lambda job, res: console.print(
                         f"  {job[0].dataset} / {job[0].method} / seeds {', '.join(str(s.seed) for s in job)}: "
                         + ", ".join(r["status"] for r in res)))
@@ -182,7 +189,7 @@ app.add_typer(classifier_app, name="classifier")
 @classifier_app.command("train")
 def classifier_train(
     data_dir: Path | None = typer.Option(None, "--data-dir", help="MNIST directory (default $MODEGAN_DATA)"),
-    out: Path | None = typer.Option(None, help="classifier file (default: the cache path)"),
+    out: str | None = typer.Option(None, help="classifier file (default: the cache path)"),
     epochs: int = typer.Option(8, help="training epochs"),
     seed: int = typer.Option(0, help="initialisation and shuffling seed"),
     threads: int = typer.Option(2, help="torch CPU threads"),
@@ -191,12 +198,19 @@ def classifier_train(
     import torch
 
     from modegan.data.images import load_mnist
+    from modegan.limits import MAX_EPOCHS, MAX_THREADS, check_int, check_out_file, check_seed
     from modegan.metrics.classifier import TARGET_ACCURACY, default_classifier_path, train_classifier
 
-    torch.set_num_threads(threads)
+    check_int(threads, "--threads", 1, MAX_THREADS)
+    check_int(epochs, "--epochs", 1, MAX_EPOCHS)
+    check_seed(seed, "--seed")
+    path = check_out_file(out if out is not None else default_classifier_path(), "--out")
+    if data_dir is not None and not data_dir.is_dir():
+        raise ModeganError(f"--data-dir {data_dir} does not exist or is not a directory")
     train_set, test_set = load_mnist(data_dir, split="train"), load_mnist(data_dir, split="test")
+    torch.set_num_threads(threads)
     clf = train_classifier(train_set, test_set, epochs=epochs, generator=torch.Generator().manual_seed(seed),
-                           path=out or default_classifier_path(), log=console.print)
+                           path=path, log=console.print)
     console.print(f"test accuracy {clf.accuracy:.4f} on {test_set.n} digits after {clf.protocol['train_seconds']} s "
                   f"({threads} threads); saved to {clf.path}\nsha256 {clf.sha256}", highlight=False)
     if clf.accuracy < TARGET_ACCURACY:
@@ -222,16 +236,47 @@ bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks: methods x datase
 app.add_typer(bench_app, name="bench")
 
 
-def _names(text: str) -> list[str]:
-    return [n.strip() for n in text.split(",") if n.strip()]
+def _names(text: str, flag: str) -> list[str]:
+    """A comma-separated list of names: none empty, none twice (`--methods ,` is an error, not "every preset")."""
+    names = [n.strip() for n in text.split(",")]
+    if not text.strip() or any(not n for n in names):
+        raise ModeganError(f"{flag}: empty name in {text!r}; give comma-separated names, e.g. gan,wgan")
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ModeganError(f"{flag}: {', '.join(twice)} given twice")
+    return names
+
+
+def _overrides(items: list[str] | None, flags: dict[str, tuple[str, object]]) -> dict:
+    """key=value overrides, every value type-checked, merged with the flags that set config keys; a key set by
+    both a flag and an override is an error (neither silently wins)."""
+    from modegan.config import check_types, flatten, merge, parse_overrides
+
+    ov = parse_overrides(items or [])
+    check_types(ov)
+    given = flatten(ov)
+    for flag, (key, value) in flags.items():
+        if value is None:
+            continue
+        if key in given:
+            raise ModeganError(f"{key} is set twice, by {flag} and by the override {key}={given[key]}; give it once")
+        node: dict = {}
+        *sections, last = key.split(".")
+        leaf = node
+        for sec in sections:
+            leaf = leaf.setdefault(sec, {})
+        leaf[last] = value
+        ov = merge(ov, node)
+    return ov
 
 
 @bench_app.command("mog")
 def bench_mog(
     overrides: list[str] = typer.Argument(None, help="config overrides for every run, as key=value"),
-    out: Path = typer.Option(Path("runs/bench-mog"), help="benchmark directory (runs, results, report)"),
-    methods: str = typer.Option("", help="comma-separated presets (default: every preset)"),
-    datasets: str = typer.Option("", help="comma-separated datasets (default: ring8,grid25,grid25-random,cube27)"),
+    out: str = typer.Option("runs/bench-mog", help="benchmark directory (runs, results, report)"),
+    methods: str | None = typer.Option(None, help="comma-separated presets (default: every preset)"),
+    datasets: str | None = typer.Option(None, help="comma-separated datasets or toy data files (default: ring8,"
+                                        "grid25,grid25-random,cube27)"),
     seeds: int = typer.Option(10, help="seeds 0..N-1 per method and dataset"),
     steps: int = typer.Option(2000, help="generator steps, the same for every method"),
     eval_every: int = typer.Option(0, help="evaluation cadence (default: steps / 8)"),
@@ -243,16 +288,16 @@ def bench_mog(
     from modegan.bench.mog import plan_mog
     from modegan.config import parse_overrides
 
-    plan = plan_mog(out, methods=_names(methods) or None, datasets=_names(datasets) or None, seeds=seeds,
-                    steps=steps, eval_every=eval_every or None, overrides=parse_overrides(overrides or []))
+    plan = plan_mog(out, methods=_opt_names(methods, "--methods"), datasets=_opt_names(datasets, "--datasets"),
+                    seeds=seeds, steps=steps, eval_every=eval_every or None, overrides=parse_overrides(overrides or []))
     _run_bench(plan, workers=workers, batch=batch, ray=ray)
 
 
 @bench_app.command("stacked-mnist")
 def bench_stacked(
     overrides: list[str] = typer.Argument(None, help="config overrides for every run, as key=value"),
-    out: Path = typer.Option(Path("runs/bench-stacked-mnist"), help="benchmark directory"),
-    methods: str = typer.Option("", help="comma-separated presets (default: gan, pacgan2-4, unrolled, veegan, "
+    out: str = typer.Option("runs/bench-stacked-mnist", help="benchmark directory"),
+    methods: str | None = typer.Option(None, help="comma-separated presets (default: gan, pacgan2-4, unrolled, veegan, "
                                 "diwgan)"),
     settings: str = typer.Option("veegan,unrolled", help="veegan (equal widths) and/or unrolled (D = G/4)"),
     seeds: int = typer.Option(3, help="seeds 0..N-1 per method and setting"),
@@ -267,10 +312,15 @@ def bench_stacked(
     from modegan.bench.stacked import plan_stacked
     from modegan.config import parse_overrides
 
-    plan = plan_stacked(out, methods=_names(methods) or None, settings=_names(settings), seeds=seeds, steps=steps,
+    plan = plan_stacked(out, methods=_opt_names(methods, "--methods"), settings=_names(settings, "--settings"),
+                        seeds=seeds, steps=steps,
                         eval_every=eval_every or None, data_dir=data_dir, classifier=classifier,
                         overrides=parse_overrides(overrides or []))
     _run_bench(plan, workers=workers, ray=ray)
+
+
+def _opt_names(text: str | None, flag: str) -> list[str] | None:
+    return None if text is None else _names(text, flag)
 
 
 def _run_bench(plan, **kw) -> None:
@@ -278,8 +328,9 @@ def _run_bench(plan, **kw) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from modegan.bench.runs import state
-    from modegan.bench.suite import run_planned
+    from modegan.bench.suite import check_workers, run_planned
 
+    check_workers(kw["workers"])
     with Progress(TextColumn(f"[bold]bench {plan.name}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   TextColumn("{task.fields[info]}"), console=console) as bar:
         done_before = sum(state(s) == "done" for s in plan.specs)
@@ -302,7 +353,7 @@ def _run_bench(plan, **kw) -> None:
 @app.command()
 def compare(
     run_dirs: list[Path] = typer.Argument(..., help="run directories, or directories holding runs"),
-    out: Path = typer.Option(Path("runs/compare"), help="where results.csv, results.md and report.html go"),
+    out: str = typer.Option("runs/compare", help="where results.csv, results.md and report.html go"),
     diff: str = typer.Option("", help="A,B: bootstrap interval for mean(A) - mean(B) on --metric"),
     metric: str = typer.Option("modes", help="metric for --diff"),
     dataset: str = typer.Option("", help="dataset for --diff (default: every dataset both methods ran on)"),
@@ -310,34 +361,54 @@ def compare(
     report: bool = typer.Option(True, help="write results and report.html to --out"),
 ):
     """Build the bench tables and report from any existing runs; optionally a bootstrap CI of a difference."""
-    from modegan.bench.results import collect, metric_names
+    from modegan.bench.results import collect
     from modegan.bench.stats import bootstrap_diff
-    from modegan.bench.suite import compare as build
+    from modegan.bench.suite import write_comparison
+    from modegan.limits import check_out_dir
 
-    rows = build(run_dirs, out) if report else collect(run_dirs)
+    out_dir = check_out_dir(out) if report else None
+    rows = collect(run_dirs)
+    diffs = _diff_values(rows, diff, metric, dataset, level) if diff else []  # every check before anything is written
     if report:
-        console.print(f"{len(rows)} runs; results in {out}/ (results.md, results.csv, report.html)")
-    if not diff:
-        return
-    pair = _names(diff)
+        write_comparison(rows, run_dirs, out_dir)
+        console.print(f"{len(rows)} runs; results in {out_dir}/ (results.md, results.csv, report.html)")
+    for d, pair, vals in diffs:
+        ci = bootstrap_diff(vals[0], vals[1], level=level)
+        console.print(f"{d}: {metric}, {pair[0]} - {pair[1]} = {ci.format()}")
+
+
+def _diff_values(rows, diff: str, metric: str, dataset: str, level: float) -> list:
+    """Check --diff, --metric, --dataset and --level against the runs; (dataset, pair, values) per dataset."""
+    from modegan.bench.results import metric_names
+
+    pair = _names(diff, "--diff")
     if len(pair) != 2:
         raise ModeganError(f"--diff takes two methods as A,B; got {diff!r}")
+    if not 0 < level < 1:
+        raise ModeganError(f"--level must be in (0, 1), got {level}")
     if metric not in metric_names(rows):
-        allowed = ", ".join(metric_names(rows))
+        allowed = ", ".join(metric_names(rows)) or "none (no run has metrics yet)"
         raise ModeganError(f"--metric {metric!r} is not a metric of these runs; allowed: {allowed}")
     known = sorted({r.method for r in rows})
     for m in pair:
         if m not in known:
             raise ModeganError(f"method {m!r} is not among the runs; found: {', '.join(known)}")
-    ds = [dataset] if dataset else sorted({r.dataset for r in rows if r.method == pair[0]}
-                                          & {r.dataset for r in rows if r.method == pair[1]})
+    shared = sorted({r.dataset for r in rows if r.method == pair[0]} & {r.dataset for r in rows if r.method == pair[1]})
+    if dataset and dataset not in shared:
+        raise ModeganError(f"--dataset {dataset!r} is not one both {pair[0]} and {pair[1]} ran on; "
+                           f"allowed: {', '.join(shared) or 'none'}")
+    ds = [dataset] if dataset else shared
     if not ds:
         raise ModeganError(f"{pair[0]} and {pair[1]} share no dataset")
+    out = []
     for d in ds:
         vals = [[r.metrics[metric] for r in rows if r.dataset == d and r.method == m
                  and r.metrics.get(metric) is not None] for m in pair]
-        ci = bootstrap_diff(vals[0], vals[1], level=level)
-        console.print(f"{d}: {metric}, {pair[0]} - {pair[1]} = {ci.format()}")
+        for m, v in zip(pair, vals, strict=True):
+            if not v:
+                raise ModeganError(f"{m} has no finished run with {metric} on {d}")
+        out.append((d, pair, vals))
+    return out
 
 
 def _fmt(v) -> str:
@@ -355,16 +426,38 @@ def _print_metrics(values: dict, protocol: dict, title: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; usage errors are typer's (exit 2), bad input is one `error:` line (exit 2)."""
+    """Run the CLI. Bad input, usage errors included (a wrong type, a missing or unknown option), is one
+    `error: ...` line on stderr and exit code 2, never a traceback; `--help` and no arguments show help."""
+    # typer's own click (vendored as typer._click in recent typer, the click package before): its exceptions
+    cx = sys.modules[typer.BadParameter.__module__]
+    no_args = getattr(cx, "NoArgsIsHelpError", ())
     tune_malloc()
     try:
-        app(args=argv, prog_name="modegan")
+        code = app(args=argv, prog_name="modegan", standalone_mode=False)
     except ModeganError as e:
-        print(f"error: {e}", file=sys.stderr)
+        return _error(str(e))
+    except no_args as e:  # type: ignore[misc]
+        e.show()
         return 2
+    except cx.UsageError as e:
+        where = f"; see {e.ctx.command_path} --help" if e.ctx is not None else ""
+        return _error(f"{e.format_message().rstrip('.')}{where}")
+    except cx.ClickException as e:
+        return _error(e.format_message())
+    except typer.Abort:
+        return _error("aborted", 130)
+    except OSError as e:  # an unwritable or vanished path found while writing
+        what = f" {e.filename}" if e.filename else ""
+        return _error(f"cannot access{what}: {e.strerror or type(e).__name__}")
     except SystemExit as e:
         return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-    return 0
+    return code if isinstance(code, int) else 0
+
+
+def _error(message: str, code: int = 2) -> int:
+    """Print one `error:` line (newlines folded, so it stays one line) and return the exit code."""
+    print("error: " + " ".join(message.split()), file=sys.stderr)
+    return code
 
 
 def entry() -> None:

@@ -328,18 +328,45 @@ def parse_overrides(items: list[str]) -> dict:
 
 
 def load_yaml(path: str | Path) -> dict:
+    """A config file's mapping of sections; an empty file, one of only comments, a scalar or a list at the top,
+    binary or non-UTF-8 content are each one line, never "the defaults"."""
     p = Path(path)
     if not p.is_file():
         raise ModeganError(f"config file not found: {p}")
     try:
-        data = yaml.safe_load(p.read_text())
+        text = p.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise ModeganError(f"config file {p} is not UTF-8 text (a binary file?)") from None
+    except OSError as e:
+        raise ModeganError(f"config file {p} cannot be read ({e.strerror or type(e).__name__})") from None
+    try:
+        data = yaml.safe_load(text)
     except yaml.YAMLError as e:
         raise ModeganError(f"config file {p} is not valid YAML: {str(e).splitlines()[0]}") from None
     if data is None:
-        return {}
+        raise ModeganError(f"config file {p} holds no settings (empty or only comments); give at least one "
+                           "section, e.g. `train: {steps: 1000}`")
     if not isinstance(data, dict):
         raise ModeganError(f"config file {p} must hold a mapping of sections, got {type(data).__name__}")
     return data
+
+
+def check_types(data: Any, cls: type | None = None, path: str = "") -> None:
+    """Check every key and value of a (partial) nested config dict against the dataclasses, without building a
+    config: a bad override fails even where a CLI flag later sets the same key."""
+    cls = cls or RunConfig
+    if not isinstance(data, dict):
+        raise ModeganError(f"{path or 'config'}: expected a mapping of keys, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    for key, value in data.items():
+        full = f"{path}.{key}" if path else str(key)
+        if key not in names:
+            raise ModeganError(f"unknown config key {full!r}; allowed: {', '.join(names)}")
+        if dataclasses.is_dataclass(hints[key]):
+            check_types(value, hints[key], full)
+        else:
+            _coerce(value, hints[key], full)
 
 
 def validate(cfg: RunConfig) -> RunConfig:
@@ -361,9 +388,83 @@ def validate(cfg: RunConfig) -> RunConfig:
             raise ModeganError(f"{opt}.betas: each must be in [0, 1), got {[b1, b2]}")
     if cfg.train.batch_size < 2 and cfg.model.g_norm == "batch":
         raise ModeganError("model.g_norm: batch norm needs train.batch_size >= 2")
+    _validate_limits(cfg, flat)
     _validate_weighting(cfg.weighting)
     _validate_combination(cfg)
     return cfg
+
+
+SEEDS = ("data.seed", "train.seed", "train.eval_seed")
+STEP_COUNTS = ("train.steps", "train.eval_every", "train.ckpt_every", "diwgan.ae_steps", "weighting.topk_every")
+COUNT_LIMITS = {"model.g_depth": "MAX_DEPTH", "model.d_depth": "MAX_DEPTH", "loss.n_critic": "MAX_N_CRITIC",
+                "scheme.unroll": "MAX_UNROLL", "train.threads": "MAX_THREADS"}
+LEARNING_RATES = ("g_optim.lr", "d_optim.lr", "diwgan.ae_lr")
+SCALES = ("loss.clip", "loss.gp_weight", "loss.gp_center", "train.hq_threshold", "weighting.temperature",
+          "diwgan.alpha")
+UNIT_INTERVAL = {"g_optim.momentum": "[0, 1)", "d_optim.momentum": "[0, 1)", "g_optim.alpha": "[0, 1]",
+                 "d_optim.alpha": "[0, 1]", "g_optim.weight_decay": "[0, 1]", "d_optim.weight_decay": "[0, 1]"}
+BUILTIN_DIMS = {"cube27": 3}  # the other built-in toy datasets are 2-D
+
+
+def _validate_limits(cfg: RunConfig, flat: dict) -> None:
+    """The fixed limits of `modegan.limits`: seeds, step counts, learning rates and scales, and the sizes of the
+    largest tensors the config asks for (checked before anything is allocated)."""
+    from modegan import limits as lim
+    from modegan.data.datasets import DATASETS
+
+    for key in SEEDS:
+        lim.check_seed(flat[key], key)
+    for key in STEP_COUNTS:
+        lim.check_int(flat[key], key, 0 if key == "train.ckpt_every" else 1, lim.MAX_STEPS)
+    for key, name in COUNT_LIMITS.items():
+        lim.check_int(flat[key], key, 0 if key in ("model.g_depth", "model.d_depth", "scheme.unroll") else 1,
+                      getattr(lim, name))
+    for key in LEARNING_RATES:
+        if not 0 < flat[key] <= lim.MAX_LR:
+            raise ModeganError(f"{key}: must be in (0, {lim.MAX_LR:g}], got {flat[key]}")
+    for key in SCALES:
+        if flat[key] is not None and not 0 <= flat[key] <= lim.MAX_SCALE:
+            raise ModeganError(f"{key}: must be in [0, {lim.MAX_SCALE:g}], got {flat[key]}")
+    for key, allowed in UNIT_INTERVAL.items():
+        v, closed = flat[key], allowed.endswith("]")
+        if not (0 <= v <= 1 if closed else 0 <= v < 1):
+            raise ModeganError(f"{key}: must be in {allowed}, got {v}")
+    d, m, t, dw = cfg.data, cfg.model, cfg.train, cfg.diwgan
+    dcgan = m.arch == "dcgan"
+    if dcgan:
+        dim, size = d.channels * d.image_size**2, d.image_size
+    else:
+        dim, size = (BUILTIN_DIMS.get(d.name, 2) if d.name in DATASETS else 1), None
+    width = max(m.g_width, m.d_width)
+    for key, w in (("model.g_width", m.g_width), ("model.d_width", m.d_width)):
+        params = 200 * w * w if dcgan else w * w  # a DCGAN's widest layer is 4w x 2w x 4 x 4; an MLP's w x w
+        lim.check_elements(f"{key}={w:,}", params, "a network layer's weights")
+    lim.check_elements(f"model.z_dim={m.z_dim:,}", m.z_dim * max(m.g_width, 4 * m.g_width * 16 if dcgan else 0),
+                       "the generator's first layer")
+    per = lim.per_sample_elements(m.arch, width, m.z_dim, dim, size)
+    lim.check_elements(f"train.batch_size={t.batch_size:,} (x scheme.pack={cfg.scheme.pack})",
+                       t.batch_size * cfg.scheme.pack * per, "one training batch through the networks")
+    per_g = lim.per_sample_elements(m.arch, m.g_width, m.z_dim, dim, size)
+    if dcgan:
+        lim.check_elements(f"train.eval_samples={t.eval_samples:,}", t.eval_samples * dim, "the evaluation samples")
+        if t.feature_samples is not None and t.feature_samples > t.eval_samples:
+            raise ModeganError(f"train.feature_samples ({t.feature_samples:,}) must be at most train.eval_samples "
+                               f"({t.eval_samples:,})")
+    else:
+        from modegan.metrics.toy import MAX_W1_SAMPLES
+
+        if t.eval_samples > MAX_W1_SAMPLES:
+            raise ModeganError(f"train.eval_samples: at most {MAX_W1_SAMPLES:,} for toy data (the exact w1 needs an "
+                               f"n x n cost matrix), got {t.eval_samples:,}")
+        lim.check_elements(f"train.eval_samples={t.eval_samples:,}", t.eval_samples * per_g,
+                           "the evaluation samples through the generator")
+    if d.n_train is not None:
+        per_example = 3 if d.name == "stacked-mnist" else dim  # stacked-mnist keeps 3 digit indices a stack
+        lim.check_elements(f"data.n_train={d.n_train:,}", d.n_train * per_example, "the training set")
+    if dw.enabled:
+        n_targets = dw.n_targets or t.batch_size
+        lim.check_elements(f"diwgan.n_history={dw.n_history:,} x train.batch_size x diwgan.n_targets",
+                           dw.n_history * t.batch_size * n_targets, "DIWGAN's distance window")
 
 
 IMAGE_SHAPES = {"mnist": (1, 28), "stacked-mnist": (3, 28), "cifar10": (3, 32)}  # (channels, size)
@@ -375,9 +476,12 @@ def resolve_defaults(cfg: RunConfig) -> RunConfig:
     """Fill the unset (None / auto) values from the data: toy data get exactly the values they had before
     image support (z 2, widths 128, batch 256, 2,500 eval samples, MLP autoencoder with latent 2), images
     the DCGAN protocol's (benchmarks.md §4). Idempotent, so a saved config resolves to itself."""
-    from modegan.data.datasets import is_image_data
+    from modegan.data.datasets import DATASETS, TOY_SUFFIXES, is_image_data
 
     d, m, t, dw = cfg.data, cfg.model, cfg.train, cfg.diwgan
+    if m.arch == "dcgan" and (d.name in DATASETS or Path(d.name).suffix.lower() in TOY_SUFFIXES):
+        raise ModeganError(f"model.arch: dcgan takes images (mnist, stacked-mnist, cifar10, a folder); {d.name} is "
+                           "toy data; allowed for toy data: auto, mlp")
     image = is_image_data(d.name) or m.arch == "dcgan"  # a saved image config still resolves without its folder
     if not image:
         for key in ("image_size", "channels"):
@@ -385,6 +489,10 @@ def resolve_defaults(cfg: RunConfig) -> RunConfig:
                 raise ModeganError(f"data.{key} applies to image data only (mnist, stacked-mnist, cifar10, a folder)")
         if t.feature_samples is not None:
             raise ModeganError("train.feature_samples applies to image data only")
+        if d.dir is not None:
+            raise ModeganError(f"data.dir (--data-dir) applies to image data only; {d.name} is toy data")
+        if t.classifier is not None:
+            raise ModeganError("train.classifier applies to mnist and stacked-mnist only")
     arch = m.arch if m.arch != "auto" else ("dcgan" if image else "mlp")
     if image and arch != "dcgan":
         raise ModeganError(f"model.arch: {arch!r} does not take images ({d.name}); allowed: auto, dcgan")

@@ -13,8 +13,9 @@ from pathlib import Path
 from modegan.bench.results import Row
 from modegan.bench.runs import RunSpec
 from modegan.bench.suite import BenchPlan, make_plan, run_planned
-from modegan.data import DATASETS
-from modegan.errors import choice_error
+from modegan.data import DATASETS, load_dataset
+from modegan.data.datasets import FILE_KINDS, TOY_SUFFIXES
+from modegan.errors import ModeganError, choice_error
 from modegan.presets import PRESETS
 
 MOG_DATASETS = ("ring8", "grid25", "grid25-random", "cube27")
@@ -26,15 +27,40 @@ def plan_mog(out: str | Path, *, methods: list[str] | None = None, datasets: lis
              seeds: int = DEFAULT_SEEDS, steps: int = DEFAULT_STEPS, eval_every: int | None = None,
              overrides: dict | None = None) -> BenchPlan:
     """Resolve and check every run's config; bad names or values fail here, before anything trains."""
-    datasets = list(datasets or MOG_DATASETS)
+    datasets = list(MOG_DATASETS if datasets is None else datasets)
+    if not datasets:
+        raise choice_error("dataset", "", DATASETS)
+    groups = {}
     for d in datasets:
-        if d not in DATASETS and not Path(d).is_file():
-            raise choice_error("dataset", d, DATASETS)
+        label, data = dataset_group(d)
+        if label in groups:
+            raise ModeganError(f"--datasets: {d!r} would share the run directory runs/{label} with another "
+                               "dataset; rename one of the files")
+        groups[label] = {"data": {"name": data}}
     return make_plan(
-        "mog", "Mixture-of-Gaussians benchmark", out, methods=list(methods or PRESETS),
-        groups={d: {"data": {"name": d}} for d in datasets}, seeds=seeds, steps=steps, eval_every=eval_every,
-        overrides=overrides, setting="shared networks of benchmarks.md §3 (G 3x128 ReLU, D 2x128 ReLU, z 2, "
-        "batch 256); per-method optimisers from the presets.")
+        "mog", "Mixture-of-Gaussians benchmark", out, methods=list(PRESETS if methods is None else methods),
+        groups=groups, seeds=seeds, steps=steps, eval_every=eval_every, overrides=overrides,
+        reserved={"data.name": "--datasets"},
+        setting="shared networks of benchmarks.md §3 (G 3x128 ReLU, D 2x128 ReLU, z 2, batch 256); per-method "
+        "optimisers from the presets.")
+
+
+def dataset_group(name: str) -> tuple[str, str]:
+    """(run-directory label, data.name) of a --datasets entry: a built-in name, or a toy data file
+    (.yaml/.yml/.npy/.csv), labelled by its stem and recorded by its absolute path. A file is loaded here
+    once, so a malformed one fails before anything is written."""
+    if name in DATASETS:
+        return name, name
+    p = Path(name).expanduser()
+    if p.suffix.lower() in TOY_SUFFIXES and p.is_file():
+        load_dataset(str(p.resolve()), n_train=10)
+        label = p.stem.strip()
+        if not label or label in DATASETS or label.startswith("."):
+            label = f"file-{label.lstrip('.') or 'data'}"
+        return label, str(p.resolve())
+    if p.suffix.lower() in TOY_SUFFIXES:
+        raise ModeganError(f"--datasets: data file not found: {name}")
+    raise choice_error("dataset", name, (*DATASETS, *FILE_KINDS))
 
 
 def run_mog(out: str | Path, *, workers: int = 2, batch: bool = True, ray: str | None = None,

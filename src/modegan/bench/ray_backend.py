@@ -20,20 +20,56 @@ def _ray():
     return ray
 
 
+def connect(address: str) -> bool:
+    """Connect to the cluster at `address` (or start one here for 'local') before anything is written.
+    True when this call initialised Ray (the caller then calls `shutdown`); an unreachable address is one line."""
+    if not isinstance(address, str) or not address.strip():
+        raise ModeganError("--ray: empty address; give host:port, ray://host:port, auto or local")
+    ray = _ray()
+    if ray.is_initialized():
+        return False
+    if address not in ("local", "auto"):
+        _check_reachable(address)
+    try:
+        if address == "local":
+            ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False)
+        else:
+            ray.init(address=address, log_to_driver=False, configure_logging=False)
+    except Exception as e:  # noqa: BLE001 - Ray raises ConnectionError, ValueError, RuntimeError, its own types
+        first = (str(e).splitlines() or [type(e).__name__])[0]
+        raise ModeganError(f"cannot connect to the Ray cluster at {address!r}: {first}") from None
+    return True
+
+
+CONNECT_TIMEOUT_S = 5.0
+
+
+def _check_reachable(address: str) -> None:
+    """A TCP connection to host:port first: ray.init on an unreachable address waits for minutes."""
+    import socket
+
+    hostport = address.removeprefix("ray://")
+    host, sep, port = hostport.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ModeganError(f"--ray: bad address {address!r}; give host:port, ray://host:port, auto or local")
+    try:
+        socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as e:
+        reason = "timed out" if isinstance(e, TimeoutError) else (e.strerror or type(e).__name__)
+        raise ModeganError(f"cannot connect to the Ray cluster at {address!r}: {reason}") from None
+
+
+def shutdown() -> None:
+    _ray().shutdown()
+
+
 def run_on_ray(address: str, payload: list[tuple[list, bool]], on_done: Callable[[int, list[dict]], None]) -> None:
     """Run every (items, batch) job as a one-CPU Ray task; `on_done(index, results)` as each finishes."""
     ray = _ray()
     from modegan.bench.runs import run_job
 
-    started_here = not ray.is_initialized()
-    if started_here:
-        try:
-            if address == "local":
-                ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False)
-            else:
-                ray.init(address=address, log_to_driver=False, configure_logging=False)
-        except (ConnectionError, ValueError, RuntimeError) as e:
-            raise ModeganError(f"cannot connect to the Ray cluster at {address!r}: {str(e).splitlines()[0]}") from None
+    started_here = connect(address)
     try:
         task = ray.remote(num_cpus=1)(run_job)
         pending = {task.remote(items, batch): i for i, (items, batch) in enumerate(payload)}

@@ -13,14 +13,16 @@ metric records. Outputs, resume and report are those of `bench mog`.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
 from modegan.bench.published import STACKED_UNROLLED, STACKED_VEEGAN
 from modegan.bench.results import Row
 from modegan.bench.runs import RunSpec
-from modegan.bench.suite import BenchPlan, make_plan, run_planned
+from modegan.bench.suite import BENCH_KEYS, BenchPlan, check_overrides, make_plan, run_planned
 from modegan.config import build_config, merge
+from modegan.data.idx import DATA_ENV
 from modegan.errors import ModeganError, choice_error
 
 STACKED_METHODS = ("gan", "pacgan2", "pacgan3", "pacgan4", "unrolled", "veegan", "diwgan")
@@ -55,19 +57,27 @@ def plan_stacked(out: str | Path, *, methods: list[str] | None = None, settings:
     """Check the names, the data directory and the classifier, then resolve every run's config."""
     from modegan.metrics.classifier import default_classifier_path
 
-    names = list(settings or SHORT)
+    names = list(SHORT if settings is None else settings)
+    if not names:
+        raise choice_error("setting", "", SHORT)
     for s in names:
         if s not in SHORT:
             raise choice_error("setting", s, SHORT)
+    overrides = check_overrides(overrides, {**BENCH_KEYS, "data.name": "nothing (always stacked-mnist)",
+                                            "data.dir": "--data-dir", "train.classifier": "--classifier"})
     clf = Path(classifier).expanduser() if classifier else default_classifier_path()
     if not clf.is_file():
         raise ModeganError(f"no MNIST classifier at {clf}; train it first: modegan classifier train --data-dir DIR")
+    if data_dir is not None and not Path(data_dir).expanduser().is_dir():
+        raise ModeganError(f"--data-dir {data_dir} does not exist or is not a directory")
+    if data_dir is None and not os.environ.get(DATA_ENV):
+        raise ModeganError(f"no data directory: pass --data-dir DIR or set ${DATA_ENV}")
     location = {"train": {"classifier": str(clf)}, **({"data": {"dir": data_dir}} if data_dir else {})}
-    methods = list(methods or STACKED_METHODS)
+    methods = list(STACKED_METHODS if methods is None else methods)
     groups = {SHORT[s]: (lambda m, label=SHORT[s]: setting_overrides(label, m)) for s in names}
     return make_plan(
         "stacked-mnist", "Stacked MNIST benchmark", out, methods=methods, groups=groups, seeds=seeds, steps=steps,
-        eval_every=eval_every or max(1, steps // 4), overrides=merge(overrides or {}, location),
+        eval_every=eval_every or max(1, steps // 4), overrides=merge(overrides, location),
         setting="DCGAN networks; VEEGAN setting: equal widths 64, z 100, batch 64, Adam 2e-4 (0.5, 0.999); "
         "Unrolled setting: D width 16 = G width / 4, z 256, batch 128, G Adam 1e-4, D Adam 2e-4, (0.5, 0.99); "
         "setting optimisers for GAN-loss methods, presets' own for Wasserstein ones; modes and kl on 26,000 "

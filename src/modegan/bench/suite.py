@@ -14,8 +14,9 @@ import yaml
 
 from modegan.bench.results import Row, collect, failed_row, markdown, read_row, write_csv
 from modegan.bench.runs import RunSpec, exclusive, execute, plan
-from modegan.config import merge
+from modegan.config import check_types, flatten, merge
 from modegan.errors import ModeganError
+from modegan.limits import MAX_BENCH_SEEDS, MAX_STEPS, MAX_WORKERS, check_int, check_out_dir
 from modegan.presets import get_preset
 from modegan.report.html import build_report
 from modegan.train.files import atomic_write, disk_errors
@@ -30,20 +31,45 @@ class BenchPlan:
     specs: list[RunSpec]
 
 
+# Config keys a benchmark sets itself: an override of one would be silently replaced, so it is an error.
+BENCH_KEYS = {"train.steps": "--steps", "train.eval_every": "--eval-every", "train.seed": "--seeds",
+              "train.plots": "nothing (a benchmark always plots)", "preset": "--methods"}
+
+
+def check_workers(workers: int) -> int:
+    return check_int(workers, "--workers", 1, MAX_WORKERS)
+
+
+def check_overrides(overrides: dict | None, reserved: dict[str, str]) -> dict:
+    """Type-check a benchmark's overrides and refuse the keys it sets itself (`reserved`: key -> its flag)."""
+    overrides = overrides or {}
+    check_types(overrides)
+    for key in flatten(overrides):
+        if key in reserved or key.split(".")[0] in reserved:
+            raise ModeganError(f"override {key}: the benchmark sets it; use {reserved.get(key, 'its flag')}")
+    return overrides
+
+
 def make_plan(name: str, title: str, out: str | Path, *, methods: list[str], groups: dict, seeds: int,
-              steps: int, eval_every: int | None, overrides: dict | None, setting: str) -> BenchPlan:
-    """Check names and counts, then resolve every run's config (which checks every value)."""
+              steps: int, eval_every: int | None, overrides: dict | None, setting: str,
+              reserved: dict[str, str] | None = None) -> BenchPlan:
+    """Check names, counts, the output directory and the overrides, then resolve every run's config (which
+    checks every value). Nothing is written."""
+    out = check_out_dir(out)
+    if not methods:
+        raise ModeganError("no methods given; allowed: the presets (`modegan presets`)")
     for m in methods:
         get_preset(m)
-    if seeds < 1:
-        raise ModeganError(f"--seeds must be at least 1, got {seeds}")
-    if steps < 1:
-        raise ModeganError(f"--steps must be positive, got {steps}")
+    check_int(seeds, "--seeds", 1, MAX_BENCH_SEEDS)
+    check_int(steps, "--steps", 1, MAX_STEPS)
+    if eval_every is not None:
+        check_int(eval_every, "--eval-every", 1, MAX_STEPS)
+    overrides = check_overrides(overrides, {**BENCH_KEYS, **(reserved or {})})
     every = eval_every or max(1, steps // 8)
-    ov = merge(overrides or {}, {"train": {"steps": steps, "eval_every": every, "plots": True}})
+    ov = merge(overrides, {"train": {"steps": steps, "eval_every": every, "plots": True}})
     extra = f" Overrides for every run: {overrides}." if overrides else ""
     text = f"{steps} generator steps, seeds 0..{seeds - 1} ({seeds}); {setting}{extra}"
-    return BenchPlan(name, title, text, Path(out), plan(Path(out), methods, groups, list(range(seeds)), ov))
+    return BenchPlan(name, title, text, out, plan(out, methods, groups, list(range(seeds)), ov))
 
 
 def run_planned(p: BenchPlan, *, workers: int = 2, batch: bool = True, ray: str | None = None,
@@ -51,7 +77,9 @@ def run_planned(p: BenchPlan, *, workers: int = 2, batch: bool = True, ray: str 
     """Train every pending run of the plan, then write results.csv, results.md and report.html.
 
     A run that failed so badly that its directory cannot be read back (a full disk) is a failed row with the
-    error `execute` reported."""
+    error `execute` reported. The worker count is checked and a Ray cluster connected to before anything is
+    written."""
+    check_workers(workers)
     outcomes: dict[str, dict] = {}
 
     def done(job: list[RunSpec], results: list[dict]) -> None:
@@ -59,15 +87,26 @@ def run_planned(p: BenchPlan, *, workers: int = 2, batch: bool = True, ray: str 
         if on_done:
             on_done(job, results)
 
-    with exclusive(p.out):
-        with disk_errors(p.out / "bench.yaml"):
-            atomic_write(p.out / "bench.yaml", yaml.safe_dump(
-                {"benchmark": p.name, "runs": len(p.specs), "setting": p.setting,
-                 "methods": list(dict.fromkeys(s.method for s in p.specs)),
-                 "groups": list(dict.fromkeys(s.dataset for s in p.specs))}, sort_keys=False).encode())
-        execute(p.specs, workers=workers, batch=batch, ray=ray, on_done=done)
-        rows = [_row(s, outcomes.get(str(s.path))) for s in p.specs]
-        write_outputs(p.out, rows, p.title, p.setting)
+    started_ray = False
+    if ray is not None:
+        from modegan.bench.ray_backend import connect
+
+        started_ray = connect(ray)
+    try:
+        with exclusive(p.out):
+            with disk_errors(p.out / "bench.yaml"):
+                atomic_write(p.out / "bench.yaml", yaml.safe_dump(
+                    {"benchmark": p.name, "runs": len(p.specs), "setting": p.setting,
+                     "methods": list(dict.fromkeys(s.method for s in p.specs)),
+                     "groups": list(dict.fromkeys(s.dataset for s in p.specs))}, sort_keys=False).encode())
+            execute(p.specs, workers=workers, batch=batch, ray=ray, on_done=done)
+            rows = [_row(s, outcomes.get(str(s.path))) for s in p.specs]
+            write_outputs(p.out, rows, p.title, p.setting)
+    finally:
+        if started_ray:
+            from modegan.bench.ray_backend import shutdown
+
+            shutdown()
     return rows
 
 
@@ -90,8 +129,14 @@ def write_outputs(out: Path, rows: list[Row], title: str, setting: str) -> None:
 
 def compare(paths: list[str | Path], out: str | Path, title: str = "Comparison") -> list[Row]:
     """The bench outputs for any existing runs: results.csv, results.md and report.html in `out`."""
+    out = check_out_dir(out)
     rows = collect([Path(p) for p in paths])
+    write_comparison(rows, paths, out, title)
+    return rows
+
+
+def write_comparison(rows: list[Row], paths: list[str | Path], out: Path, title: str = "Comparison") -> None:
+    """`compare`'s outputs for rows already collected (and checked)."""
     steps = sorted({r.steps for r in rows})
     setting = f"{len(rows)} runs from {', '.join(map(str, paths))}; generator steps: {', '.join(map(str, steps))}."
     write_outputs(Path(out), rows, title, setting)
-    return rows

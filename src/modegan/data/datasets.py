@@ -26,6 +26,7 @@ from modegan.data.mixtures import (
 from modegan.data.pointcloud import load_csv, load_npy
 from modegan.data.swissroll import sample_swissroll
 from modegan.errors import ModeganError, choice_error
+from modegan.limits import check_elements
 
 DATASETS = (*MIXTURES, "swissroll")
 FILE_KINDS = ("<file>.yaml", "<file>.npy", "<file>.csv")
@@ -101,6 +102,12 @@ def _mixture_dataset(
     return ToyDataset(name, train, mix, seed, source, mix.sample, weights)
 
 
+def _sized(mix: GaussianMixture, n_train: int) -> GaussianMixture:
+    """Refuse a training set too large to draw (n_train x dim values), before drawing it."""
+    check_elements(f"data.n_train={n_train:,}", n_train * mix.dim, "the training set")
+    return mix
+
+
 def _no_modes(name: str, mode_probs: list[float] | None) -> None:
     if mode_probs:
         raise ModeganError(f"data.mode_probs needs a Gaussian mixture; {name!r} has no modes")
@@ -146,14 +153,15 @@ def load_dataset(
 
     if name in DATASETS:
         if name == "swissroll":
+            check_elements(f"data.n_train={n_train:,}", 2 * n_train, "the training set")
             _no_modes(name, mode_probs)
             train = sample_swissroll(n_train, torch.Generator().manual_seed(seed))
             return ToyDataset(name, train, None, seed, "builtin", sample_swissroll)
-        return _mixture_dataset(name, mixture(name), seed, n_train, "builtin", mode_probs)
+        return _mixture_dataset(name, _sized(mixture(name), n_train), seed, n_train, "builtin", mode_probs)
 
     suffix = Path(name).suffix.lower()
     if suffix in (".yaml", ".yml"):
-        return _mixture_dataset(name, load_mixture_spec(name), seed, n_train, "yaml", mode_probs)
+        return _mixture_dataset(name, _sized(load_mixture_spec(name), n_train), seed, n_train, "yaml", mode_probs)
     if suffix in (".npy", ".csv"):
         _no_modes(name, mode_probs)
         points = torch.from_numpy(load_npy(name) if suffix == ".npy" else load_csv(name))

@@ -52,7 +52,8 @@ def load_npy(path: str | Path) -> np.ndarray:
     if array.dtype.kind not in "fiu":
         raise ModeganError(f"{path}: expected a numeric (float or int) array, got dtype {array.dtype}")
     if array.ndim != 2:
-        raise ModeganError(f"{path}: expected a 2-D array (one row a point), got shape {array.shape}")
+        hint = f"; for 1-D data save shape ({array.shape[0]}, 1)" if array.ndim == 1 else ""
+        raise ModeganError(f"{path}: expected a 2-D array (one row a point), got shape {array.shape}{hint}")
     row_names = [f"row {i}" for i in range(array.shape[0])]
     return _check_points(array.astype(np.float64), path, row_names)
 

@@ -1,4 +1,4 @@
-"""Scatter plots of generated samples over the real data (2-D, or 3-D for cube27-like data)."""
+"""Scatter plots of generated samples over the real data (2-D, or 3-D for cube27-like data; histograms for 1-D)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,9 @@ def _scatter(fig, pos, generated, real, means, title: str) -> None:
     """Real points in grey, generated in blue, mode centres as red crosses; >3-D data shows 2 axes."""
     gen = np.asarray(generated, dtype=np.float64)
     real = np.asarray(real, dtype=np.float64)
+    if gen.shape[1] == 1:
+        _histogram(fig, pos, gen[:, 0], real[:, 0], means, title)
+        return
     three_d = gen.shape[1] == 3
     ax = fig.add_subplot(*pos, projection="3d" if three_d else None)
     cols = (0, 1, 2) if three_d else (0, 1)
@@ -34,6 +37,21 @@ def _scatter(fig, pos, generated, real, means, title: str) -> None:
         ax.set_xlim(lo[0] - pad, hi[0] + pad)
         ax.set_ylim(lo[1] - pad, hi[1] + pad)
         ax.set_aspect("equal")
+    ax.set_title(title, fontsize=9)
+
+
+def _histogram(fig, pos, gen, real, means, title: str) -> None:
+    """1-D data: the two densities as overlaid histograms on shared bins, mode centres as red ticks."""
+    ax = fig.add_subplot(*pos)
+    lo = min(real.min(), np.percentile(gen, 1))
+    hi = max(real.max(), np.percentile(gen, 99))
+    bins = np.linspace(lo, hi if hi > lo else lo + 1.0, 61)
+    ax.hist(real, bins=bins, density=True, color="0.7", alpha=0.7, label="real")
+    ax.hist(np.clip(gen, bins[0], bins[-1]), bins=bins, density=True, color="tab:blue", alpha=0.5,
+            label="generated")
+    if means is not None:
+        m = np.asarray(means, dtype=np.float64).reshape(-1)
+        ax.scatter(m, np.zeros_like(m), s=30, c="tab:red", marker="x", label="modes")
     ax.set_title(title, fontsize=9)
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 
 from modegan.errors import ModeganError
+from modegan.limits import MAX_ELEMENTS, check_elements, check_int, check_seed, per_sample_elements
 from modegan.nets.dcgan import DCGANGenerator
 from modegan.nets.mlp import MLPGenerator
 from modegan.safetensors_file import read_safetensors
@@ -52,6 +53,11 @@ def _data_dim(run: RunDir) -> int:
 
 def sample(run_dir: str | Path, n: int, seed: int = 0) -> torch.Tensor:
     """`n` samples from the run's generator, drawn with `seed`."""
-    if n < 1:
-        raise ModeganError(f"number of samples must be positive, got {n}")
+    check_int(n, "number of samples (-n)", 1, MAX_ELEMENTS)
+    check_seed(seed, "sampling seed (--seed)")
+    cfg = RunDir(run_dir).read_config()
+    m, d = cfg.model, cfg.data
+    dim = d.channels * d.image_size**2 if m.arch == "dcgan" else 1
+    check_elements(f"{n:,} samples", n * per_sample_elements(m.arch, m.g_width, m.z_dim, dim, d.image_size),
+                   "the samples through the generator; draw fewer at a time")
     return load(run_dir).sample(n, torch.Generator().manual_seed(seed))

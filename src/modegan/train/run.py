@@ -17,6 +17,7 @@ import modegan
 from modegan.config import RunConfig, config_from_any
 from modegan.data import ImageDataset, ToyDataset, load_dataset
 from modegan.errors import ModeganError
+from modegan.limits import MAX_STEPS, check_int
 from modegan.metrics import evaluate_toy
 from modegan.metrics.classifier import Classifier, default_classifier_path, load_classifier
 from modegan.metrics.images import dataset_kind, evaluate_images
@@ -273,8 +274,7 @@ class LossSums:
 def check_config(cfg: RunConfig) -> None:
     """What a run needs beyond the config's own validation; also sets the training threads."""
     tc = cfg.train
-    if tc.steps < 1:
-        raise ModeganError(f"train.steps: must be a positive integer, got {tc.steps}")
+    check_int(tc.steps, "train.steps", 1, MAX_STEPS)  # `steps=` of train() bypasses validate
     torch.set_num_threads(tc.threads)
     ckpt_every = tc.ckpt_every or tc.eval_every
     if ckpt_every % tc.eval_every:
