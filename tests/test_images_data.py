@@ -22,7 +22,7 @@ from modegan.data.images import (
 )
 from modegan.errors import ModeganError
 
-REAL_MNIST = Path("/work/shared/data/mnist")
+REAL_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"  # the checkout's shared/
 needs_mnist = pytest.mark.skipif(
     not (REAL_MNIST / "train-images-idx3-ubyte.gz").is_file(), reason=f"real MNIST files not found in {REAL_MNIST}"
 )
@@ -153,6 +153,19 @@ def test_download_from_a_file_mirror_verifies_and_keeps(tmp_path):
     download_mnist(tmp_path, mirrors=(REAL_MNIST.as_uri() + "/",))
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(n + ".gz" for n in MNIST_SHA256)
     assert load_mnist(tmp_path, split="test", download=True).n == 10_000  # nothing missing: no second fetch
+
+
+@needs_mnist
+def test_download_command_fetches_verified_files(tmp_path, monkeypatch, capsys):
+    from modegan.cli import main
+    from modegan.data import idx
+
+    monkeypatch.setattr(idx, "MNIST_MIRRORS", ("http://127.0.0.1:9/", REAL_MNIST.as_uri() + "/"))  # 1st: offline
+    assert main(["download", "mnist", "--data-dir", str(tmp_path / "m")]) == 0
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == sorted(n + ".gz" for n in MNIST_SHA256)
+    assert main(["download", "cifar100", "--data-dir", str(tmp_path / "c")]) == 2
+    assert "unknown downloadable dataset 'cifar100'; allowed: mnist" in capsys.readouterr().err
+    assert not (tmp_path / "c").exists()
 
 
 @needs_mnist

@@ -182,6 +182,21 @@ def demo(
     console.print(f"report in {out}/report.html (tables in results.md, per-run rows in results.csv)")
 
 
+@app.command()
+def download(
+    dataset: str = typer.Argument(..., help="the dataset to fetch: mnist"),
+    data_dir: Path = typer.Option(..., "--data-dir", help="directory to put the files in (then pass it as --data-dir)"),
+):
+    """Fetch a dataset's files from its public mirrors, each kept only if its checksum matches (needs a network)."""
+    from modegan.data import idx
+    from modegan.errors import choice_error
+
+    if dataset != "mnist":
+        raise choice_error("downloadable dataset", dataset, ["mnist"])
+    idx.download_mnist(data_dir, mirrors=idx.MNIST_MIRRORS)  # files already there are kept
+    console.print(f"MNIST in {data_dir} (verified); train on it with --data-dir {data_dir}", highlight=False)
+
+
 classifier_app = typer.Typer(no_args_is_help=True, help="The MNIST evaluation classifier (benchmarks.md §4).")
 app.add_typer(classifier_app, name="classifier")
 
@@ -189,30 +204,34 @@ app.add_typer(classifier_app, name="classifier")
 @classifier_app.command("train")
 def classifier_train(
     data_dir: Path | None = typer.Option(None, "--data-dir", help="MNIST directory (default $MODEGAN_DATA)"),
-    out: str | None = typer.Option(None, help="classifier file (default: the cache path)"),
+    out: str | None = typer.Option(None, help="classifier file (default: $MODEGAN_CACHE or ~/.cache/modegan)"),
     epochs: int = typer.Option(8, help="training epochs"),
     seed: int = typer.Option(0, help="initialisation and shuffling seed"),
     threads: int = typer.Option(2, help="torch CPU threads"),
 ):
-    """Train the MNIST CNN on the 60,000 training digits, check it on the 10,000 test digits, cache it."""
+    """Train your own MNIST CNN (60,000 training digits, checked on the 10,000 test digits) and save it."""
     import torch
 
     from modegan.data.images import load_mnist
     from modegan.limits import MAX_EPOCHS, MAX_THREADS, check_int, check_out_file, check_seed
-    from modegan.metrics.classifier import TARGET_ACCURACY, default_classifier_path, train_classifier
+    from modegan.metrics.classifier import TARGET_ACCURACY, is_shipped, train_classifier, trained_classifier_path
 
     check_int(threads, "--threads", 1, MAX_THREADS)
     check_int(epochs, "--epochs", 1, MAX_EPOCHS)
     check_seed(seed, "--seed")
-    path = check_out_file(out if out is not None else default_classifier_path(), "--out")
+    path = check_out_file(out if out is not None else trained_classifier_path(), "--out")
+    if is_shipped(path):
+        raise ModeganError(f"--out {path} is the shipped classifier; save your own elsewhere")
     if data_dir is not None and not data_dir.is_dir():
         raise ModeganError(f"--data-dir {data_dir} does not exist or is not a directory")
     train_set, test_set = load_mnist(data_dir, split="train"), load_mnist(data_dir, split="test")
     torch.set_num_threads(threads)
+    command = f"modegan classifier train --data-dir DIR --epochs {epochs} --seed {seed} --threads {threads}"
     clf = train_classifier(train_set, test_set, epochs=epochs, generator=torch.Generator().manual_seed(seed),
-                           path=path, log=console.print)
+                           path=path, log=console.print, command=command)
     console.print(f"test accuracy {clf.accuracy:.4f} on {test_set.n} digits after {clf.protocol['train_seconds']} s "
-                  f"({threads} threads); saved to {clf.path}\nsha256 {clf.sha256}", highlight=False)
+                  f"({threads} threads); saved to {clf.path}\nsha256 {clf.sha256}\n"
+                  f"use it with train.classifier={clf.path} (the shipped classifier is the default)", highlight=False)
     if clf.accuracy < TARGET_ACCURACY:
         raise ModeganError(f"test accuracy {clf.accuracy:.4f} is below the required {TARGET_ACCURACY}; "
                            "train longer (--epochs) or with another --seed")
@@ -220,9 +239,9 @@ def classifier_train(
 
 @classifier_app.command("check")
 def classifier_check(
-    path: Path | None = typer.Option(None, help="classifier file (default: the cache path)"),
+    path: Path | None = typer.Option(None, help="classifier file (default: the shipped one)"),
 ):
-    """Load the cached classifier, verify its checksum and show its accuracy and protocol."""
+    """Load the classifier (default: the shipped one), verify its checksum and show its accuracy and protocol."""
     from modegan.metrics.classifier import load_classifier
 
     clf = load_classifier(path)

@@ -1,10 +1,13 @@
 """The MNIST evaluation classifier (methods.md §5.1: the Keras `mnist_cnn` example, as PacGAN uses it).
 
-Trained once by the project on the 60,000 training digits, checked on the 10,000 test digits, and saved as
-safetensors whose metadata carry the test accuracy, the training protocol and a SHA-256 of the weights;
-every metric computed with it records that accuracy and checksum (benchmarks.md §4).
+Trained once by the project on the 60,000 training digits, checked on the 10,000 test digits, and shipped
+inside the package (`mnist_cnn.safetensors` beside this module) as safetensors whose metadata carry the
+test accuracy, the training protocol (with the command that made it) and a SHA-256 of the weights. The
+SHA-256 is also pinned here (`SHIPPED_SHA256`), so a changed shipped file is refused even if its metadata
+were rewritten to match. Every metric computed with it records that accuracy and checksum (benchmarks.md §4).
 
-Default cache: $MODEGAN_CACHE/mnist_cnn.safetensors, else ~/.cache/modegan/mnist_cnn.safetensors.
+A classifier you train yourself (`modegan classifier train`) goes to $MODEGAN_CACHE/mnist_cnn.safetensors,
+else ~/.cache/modegan/mnist_cnn.safetensors, and is used where you name it (`train.classifier`).
 """
 
 from __future__ import annotations
@@ -31,10 +34,29 @@ EVAL_CHUNK = 2048  # images per step when measuring accuracy
 FEATURE_CHUNK = 128  # images per step when evaluating samples: with channels_last, ~2x faster than 2048 on CPU
 
 
+SHIPPED_CLASSIFIER = Path(__file__).with_name(CLASSIFIER_FILE)
+# SHA-256 of the shipped weights (`_weights_sha256`), test accuracy 0.9924; made by SHIPPED_COMMAND.
+SHIPPED_SHA256 = "287ee1660c8dc6032fd92238af7ea208bd522df50967186524eb0a768f35e1fa"
+SHIPPED_COMMAND = "modegan classifier train --data-dir DIR --epochs 8 --seed 0 --threads 2"
+
+
 def default_classifier_path() -> Path:
-    """$MODEGAN_CACHE/mnist_cnn.safetensors, else ~/.cache/modegan/mnist_cnn.safetensors."""
+    """The classifier shipped inside the package: what every MNIST / Stacked MNIST metric uses by default."""
+    return SHIPPED_CLASSIFIER
+
+
+def trained_classifier_path() -> Path:
+    """Where `modegan classifier train` saves by default: $MODEGAN_CACHE/mnist_cnn.safetensors, else
+    ~/.cache/modegan/mnist_cnn.safetensors (never over the shipped file)."""
     base = os.environ.get(CACHE_ENV)
     return (Path(base).expanduser() if base else Path.home() / ".cache" / "modegan") / CLASSIFIER_FILE
+
+
+def is_shipped(path: str | os.PathLike) -> bool:
+    try:
+        return Path(path).expanduser().resolve() == SHIPPED_CLASSIFIER.resolve()
+    except OSError:
+        return False
 
 
 class MnistCNN(nn.Module):
@@ -156,10 +178,12 @@ def train_classifier(
     generator: torch.Generator,
     path: str | os.PathLike | None = None,
     log=None,
+    command: str | None = None,
 ) -> Classifier:
     """Adam (lr 1e-3, times `lr_decay` after every epoch) on cross-entropy, batches shuffled with
     `generator`; the net is initialised under a seed drawn from it, so the result is a function of the
-    generator's state. Saves to `path` (default `default_classifier_path()`; "" saves nothing).
+    generator's state. Saves to `path` (default `trained_classifier_path()`; "" saves nothing); `command`, the
+    command line that made it, is recorded in the protocol.
 
     Adam instead of PacGAN's Adadelta×20 epochs: it reaches the ≥ 99.2% target in a few epochs on CPU.
     """
@@ -194,12 +218,13 @@ def train_classifier(
         "architecture": "keras mnist_cnn (conv32-conv64-maxpool-dropout.25-dense128-dropout.5-dense10)",
         "optimizer": "adam", "lr": lr, "lr_decay_per_epoch": lr_decay, "epochs": epochs, "batch_size": batch_size,
         "init_seed": init_seed, "n_train": train.n, "n_test": test.n, "input_range": "[-1, 1]",
-        "train_seconds": round(seconds, 1), "threads": torch.get_num_threads(),
+        "train_seconds": round(seconds, 1), "threads": torch.get_num_threads(), "torch": torch.__version__,
         "train_data": train.describe().get("checksums"),
+        **({"command": command} if command else {}),
     }
     clf = Classifier(net, acc, _weights_sha256(state), protocol)
     if path is None or path:
-        clf.path = str(save_classifier(clf, default_classifier_path() if path is None else path))
+        clf.path = str(save_classifier(clf, trained_classifier_path() if path is None else path))
     return clf
 
 
@@ -212,19 +237,24 @@ def save_classifier(clf: Classifier, path: str | os.PathLike) -> Path:
 
 
 def load_classifier(path: str | os.PathLike | None = None, *, min_accuracy: float = TARGET_ACCURACY) -> Classifier:
-    """Load a saved classifier, re-hash its weights against the stored SHA-256 and refuse one below
-    `min_accuracy` on the test set (benchmarks.md §4 asks ≥ 99.2%)."""
+    """Load a saved classifier (default: the shipped one), re-hash its weights against the stored SHA-256
+    (and, for the shipped file, against `SHIPPED_SHA256`) and refuse one below `min_accuracy` on the test
+    set (benchmarks.md §4 asks ≥ 99.2%)."""
     path = default_classifier_path() if path is None else Path(path).expanduser()
+    shipped = is_shipped(path)
     if not path.is_file():
-        raise ModeganError(
-            f"no MNIST classifier at {path}; train one with modegan.metrics.classifier.train_classifier"
-        )
+        if shipped:
+            raise ModeganError(f"the shipped MNIST classifier is missing from the installation ({path}); "
+                               "reinstall modegan, or name your own with train.classifier")
+        raise ModeganError(f"no MNIST classifier at {path}; train one with `modegan classifier train --data-dir "
+                           "DIR`, or leave train.classifier unset for the shipped one")
     meta, state = read_safetensors(path, "classifier")
     if "sha256" not in meta or "accuracy" not in meta:
         raise ModeganError(f"{path} is not a modegan classifier (no sha256/accuracy metadata)")
     digest = _weights_sha256(state)
-    if digest != meta["sha256"]:
-        raise ModeganError(f"classifier {path} fails its checksum (weights changed or corrupt); retrain it")
+    if digest != meta["sha256"] or (shipped and digest != SHIPPED_SHA256):
+        what = "its pinned checksum; reinstall modegan" if shipped else "its checksum (weights changed or corrupt)"
+        raise ModeganError(f"classifier {path} fails {what}")
     net = MnistCNN()
     try:
         net.load_state_dict(state)
@@ -235,26 +265,3 @@ def load_classifier(path: str | os.PathLike | None = None, *, min_accuracy: floa
         raise ModeganError(f"classifier {path} has test accuracy {acc:.4f} < required {min_accuracy}")
     return Classifier(net, acc, digest, json.loads(meta.get("protocol", "{}")), str(path))
 
-
-def main(argv: list[str] | None = None) -> None:
-    """Train the classifier on MNIST from DATA_DIR (else $MODEGAN_DATA) and save it; for the CLI to wire up.
-    Until then: `python -c "from modegan.metrics.classifier import main; main()" [DATA_DIR] [--out PATH]
-    [--epochs N] [--seed S] [--threads T]`."""
-    import argparse
-
-    from modegan.data.images import load_mnist
-
-    p = argparse.ArgumentParser(prog="modegan-train-classifier", description="Train the MNIST evaluation classifier.")
-    p.add_argument("data", nargs="?", default=None)
-    p.add_argument("--out", default=None)
-    p.add_argument("--epochs", type=int, default=8)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=2)
-    args = p.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    train, test = load_mnist(args.data, split="train"), load_mnist(args.data, split="test")
-    clf = train_classifier(
-        train, test, epochs=args.epochs, generator=torch.Generator().manual_seed(args.seed), path=args.out, log=print
-    )
-    print(f"test accuracy {clf.accuracy:.4f} after {clf.protocol['train_seconds']} s; saved to {clf.path}")
-    print(f"sha256 {clf.sha256}")

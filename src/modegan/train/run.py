@@ -19,7 +19,7 @@ from modegan.data import ImageDataset, ToyDataset, load_dataset
 from modegan.errors import ModeganError
 from modegan.limits import MAX_STEPS, check_int
 from modegan.metrics import evaluate_toy
-from modegan.metrics.classifier import Classifier, default_classifier_path, load_classifier
+from modegan.metrics.classifier import Classifier, load_classifier
 from modegan.metrics.images import dataset_kind, evaluate_images
 from modegan.report.grids import image_grid_png
 from modegan.report.plots import scatter_png
@@ -84,11 +84,7 @@ def run_classifier(cfg: RunConfig, dataset: ToyDataset | ImageDataset) -> Classi
     """The MNIST classifier that MNIST and Stacked MNIST runs are evaluated with (None for other data)."""
     if not isinstance(dataset, ImageDataset) or dataset_kind(dataset) not in ("mnist", "stacked-mnist"):
         return None
-    path = Path(cfg.train.classifier).expanduser() if cfg.train.classifier else default_classifier_path()
-    if not path.is_file():
-        raise ModeganError(f"no MNIST classifier at {path} (needed to evaluate {cfg.data.name}); train it with "
-                           "`modegan classifier train --data-dir DIR`, or set train.classifier")
-    return load_classifier(path)
+    return load_classifier(cfg.train.classifier)  # unset: the shipped classifier, verified
 
 
 def metric_values(metrics: dict) -> dict:
