@@ -341,7 +341,7 @@ def train(
     """
     if resume is not None:
         run = RunDir(resume)
-        run.read_config()  # not a run directory: fail before the lock creates anything
+        resume_state(run, steps, clean=False)  # every refusal comes before the lock file is created
         with run_lock(run.path):
             cfg, state = resume_state(run, steps)
             fresh = state is None  # never checkpointed: start again in place
@@ -355,15 +355,18 @@ def train(
     check_config(cfg)
     dataset = run_dataset(cfg)
     run_classifier(cfg, dataset)  # a missing classifier fails before the run directory or DIWGAN's phase 0
+    run.check_new(overwrite)  # an existing run is refused before the lock file is created
     with run_lock(run.path):
         return _train(cfg, run, None, overwrite=overwrite, progress=progress, dataset=dataset)
 
 
-def resume_state(run: RunDir, steps: int | None) -> tuple[RunConfig, dict | None]:
+def resume_state(run: RunDir, steps: int | None, clean: bool = True) -> tuple[RunConfig, dict | None]:
     """The config and checkpoint a resume continues from (`steps` extends the budget); the checkpoint is None
-    for a run that never wrote one. Call it holding the run's lock: it removes stale temporary files."""
+    for a run that never wrote one. With `clean` it removes stale temporary files, so call it so only
+    holding the run's lock; without, it writes nothing."""
     cfg = run.read_config()
-    run.remove_stale_tmp()
+    if clean:
+        run.remove_stale_tmp()
     if run.never_checkpointed():
         state = None
     else:

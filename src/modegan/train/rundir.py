@@ -90,7 +90,9 @@ class RunDir:
     def remove_stale_tmp(self) -> None:
         remove_stale_tmp(self.path)
 
-    def create(self, cfg: RunConfig, overwrite: bool) -> None:
+    def check_new(self, overwrite: bool) -> None:
+        """Refuse a path that is a file, or a directory holding a run unless `overwrite`; writes nothing, so
+        `train` calls it before taking the lock (and `create` again under it, against a racing process)."""
         if self.path.exists() and not self.path.is_dir():
             raise ModeganError(f"output path {self.path} exists and is not a directory")
         if self.has_run() and not overwrite:
@@ -98,6 +100,9 @@ class RunDir:
                 f"{self.path} already holds a run; resume it with --resume {self.path}, "
                 "or choose another --out (or pass --overwrite)"
             )
+
+    def create(self, cfg: RunConfig, overwrite: bool) -> None:
+        self.check_new(overwrite)
         if overwrite:
             self.clear()
         self.path.mkdir(parents=True, exist_ok=True)
