@@ -111,6 +111,8 @@ class SchemeConfig:
     """How the two networks are updated beyond n_critic: unrolling, packing, VEEGAN (methods.md §4)."""
 
     unroll: int = 0  # K differentiable discriminator steps in the generator loss (Unrolled GAN)
+    # full: Metz et al.'s f_K, both terms of the value function at θ_D^K; fake_only: the generated term alone
+    unroll_objective: Literal["full", "fake_only"] = "full"
     pack: int = 1  # samples per discriminator input (PacGAN): D sees batch_size packs, m x batch_size samples
     veegan: bool = False  # reconstructor F: x -> z and a joint discriminator D(z, x)
 
@@ -167,6 +169,10 @@ class RunConfig:
             section, name = key.split(".")
             if out[section][name] == toy_value:
                 del out[section][name]
+        for key, (applies, default) in UNUSED_OMITTED.items():
+            section, name = key.split(".")
+            if out[section][name] == default and not applies(self):
+                del out[section][name]
         return out
 
 
@@ -174,6 +180,13 @@ class RunConfig:
 TOY_OMITTED = {
     "data.dir": None, "data.verify": True, "data.image_size": None, "data.channels": None, "model.arch": "mlp",
     "train.feature_samples": None, "train.classifier": None,
+}
+
+
+# Keys added after runs were recorded: left out (at their default) where they do not apply, so the configs
+# and hashes of runs they cannot change stay what they were.
+UNUSED_OMITTED = {
+    "scheme.unroll_objective": (lambda cfg: cfg.scheme.unroll > 0, "full"),
 }
 
 

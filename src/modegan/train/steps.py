@@ -81,7 +81,8 @@ def generator_step(
 ) -> dict[str, Tensor]:
     """Minimise the (weighted, possibly unrolled) generator term, plus DIWGAN's α·D_a when enabled.
 
-    `real` is this iteration's last real batch: the unrolled discriminator steps train on it. `early` is
+    `real` is this iteration's last real batch: the unrolled discriminator steps train on it, and the full
+    surrogate's real term is taken on it. `early` is
     `diwgan_head_start`'s batch and pending pairing, if the trainer made them.
     """
     if p.F is not None:
@@ -94,7 +95,8 @@ def generator_step(
 
     k = p.cfg.scheme.unroll
     if k:
-        loss = unrolled_generator_loss(p.D, p.d_opt, p.loss, fake, [real] * k, [fake] * k, k, g_term=g_term)
+        loss = unrolled_generator_loss(p.D, p.d_opt, p.loss, fake, [real] * k, [fake] * k, k, g_term=g_term,
+                                       objective=p.cfg.scheme.unroll_objective)
     else:
         loss = g_term(p.D(fake))
     out = {"g_loss": loss.detach()}
