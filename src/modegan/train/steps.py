@@ -21,12 +21,14 @@ from modegan.train.parts import Parts
 from modegan.weighting.diwgan import PendingPairing
 
 
-def term_weights(p: Parts, role: str, scores: Tensor, per_sample_loss: Tensor, data_weights: Tensor | None = None):
-    """The role's sample weights, or None when it is unweighted (also for the batched parts: same fields)."""
+def term_weights(p: Parts, role: str, scores: Tensor, per_sample_loss: Tensor, data_weights: Tensor | None = None,
+                 samples: Tensor | None = None, real: Tensor | None = None):
+    """The role's sample weights, or None when it is unweighted (also for the batched parts: same fields).
+    `samples` and `real` (the generated and real batches) feed the distance weights."""
     if p.weighting is None or not p.weighting.active(role):
         return None
     return p.weighting.weights(role, scores=scores, per_sample_loss=per_sample_loss, step=p.step,
-                               data_weights=data_weights)
+                               data_weights=data_weights, samples=samples, real=real)
 
 
 def discriminator_step(p: Parts, real: Tensor, real_weights: Tensor | None = None) -> dict[str, Tensor]:
@@ -51,7 +53,7 @@ def critic_loss(p, real: Tensor, fake: Tensor, real_weights: Tensor | None) -> T
     s_real, s_fake = p.D(real), p.D(fake)
     l_real, l_fake = p.loss.d_real(s_real), p.loss.d_fake(s_fake)
     return (reduce(l_real, term_weights(p, "disc_real", s_real, l_real, real_weights))
-            + reduce(l_fake, term_weights(p, "disc_fake", s_fake, l_fake)))
+            + reduce(l_fake, term_weights(p, "disc_fake", s_fake, l_fake, samples=fake, real=real)))
 
 
 def update_critic(p, loss: Tensor) -> None:
@@ -91,7 +93,7 @@ def generator_step(
 
     def g_term(scores: Tensor) -> Tensor:
         per_sample = p.loss.g(scores)
-        return reduce(per_sample, term_weights(p, "gen", scores, per_sample))
+        return reduce(per_sample, term_weights(p, "gen", scores, per_sample, samples=fake, real=real))
 
     k = p.cfg.scheme.unroll
     if k:
