@@ -495,7 +495,6 @@ def _validate_combination(cfg: RunConfig) -> None:
     _validate_meaning(cfg)
 
 
-
 def _validate_meaning(cfg: RunConfig) -> None:
     """Combinations no paper defines and whose parts contradict each other (issue 14); one line each."""
     s, lc, m, w = cfg.scheme, cfg.loss, cfg.model, cfg.weighting

@@ -174,7 +174,7 @@ def unrolled_generator_loss(
     objective "full" (Metz et al.'s f_K, the default): g_term(D_K(fake)) − mean(loss.d_real(D_K(real))),
     with real = real_batches[K-1], the last batch the unroll trained on (the notebook's one batch).
     The real term does not depend on G's samples, but it does depend on θ_G through θ_K; G maximises
-    D's loss there, i.e. minimises the G-side of the value function. Per loss (ℓ a logit, f a critic):
+    D's loss there, i.e. minimises the G side of the value function. Per loss (D a sigmoid, f a critic):
       minimax        log(1 − D_K(G(z))) + log D_K(x)   = −L_D(θ_K), the notebook's `minimize(-unrolled_loss)`
       nonsaturating  −log D_K(G(z))     + log D_K(x)
       wasserstein    −f_K(G(z))         + f_K(x)
@@ -185,12 +185,14 @@ def unrolled_generator_loss(
     fake_batches[i]) with `d_opt`'s rule and current state. fake_batches[i] must be G(z_i) NOT detached,
     so that dθ_K/dθ_G reaches G (Metz et al. 2017); pass the same batch K times to unroll on one batch,
     as the reference notebook does. Cost: K forward/create-graph-backward passes of D plus the final
-    forward; the final backward runs through all of them (second-order terms).
+    forwards (the generated batch, and the real one for "full"); the final backward runs through all of
+    them (second-order terms).
 
     k = 0 is exactly the plain generator loss `reduce(loss.g(D(fake)))`. For k > 0, D's parameters,
     gradients, buffers (spectral-norm u/v, batch-norm statistics: cloned, then evolved by the unrolled
     forwards) and `d_opt`'s state are left untouched. Parameters of D that `d_opt` does not own are held
-    fixed. Weight clipping is not applied inside the unroll; a gradient penalty is rejected.
+    fixed. Weight clipping is not applied inside the unroll (config rejects unrolling with clipping); a
+    gradient penalty is rejected.
     `g_term` maps the final scores to the generator loss (default: the plain mean of loss.g); a sample
     weighting enters there, so unrolling composes with IWGAN weights (it weights the fake term only).
     At k = 0, θ_K = θ_D does not depend on θ_G, so the real term is a constant and is left out.
