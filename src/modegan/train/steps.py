@@ -2,7 +2,7 @@
 
 The plain path is the loss's per-sample terms, reduced with the sample weighting (a plain mean when
 there is none), plus the constraints of `loss` (gradient penalty, clipping). The update scheme adds:
-unrolling (the generator loss through K differentiable D steps), packing (inside the discriminator
+unrolling (the value function after K differentiable D steps), packing (inside the discriminator
 module), VEEGAN (a reconstructor and a joint discriminator), DIWGAN (an extra generator term).
 These are the hot path: no logging, no host syncs; they return detached loss tensors.
 """
