@@ -122,6 +122,16 @@ def test_unrolling_zero_steps_is_the_plain_update(tiny):
     ({"diwgan": {"bandwidth": "wide"}}, "diwgan.bandwidth: 'wide' is not allowed"),
     ({"diwgan": {"targets": "best"}}, "diwgan.targets: 'best' is not allowed"),
     ({"weighting": {"topk_min": 1.5}}, "weighting.topk_min: must be in (0, 1]"),
+    ({"loss": {"type": "wasserstein"}}, "loss.type=wasserstein needs a Lipschitz constraint"),
+    ({"preset": "wgan", "weighting": {"gen": ["hard"]}}, "weighting 'hard' with loss.type=wasserstein"),
+    ({"preset": "wgan-gp", "weighting": {"disc_real": ["hard"]}}, "weighting 'hard' with loss.type=wasserstein"),
+    ({"preset": "unrolled", "loss": {"clip": 0.01}}, "scheme.unroll with loss.clip: the unrolled"),
+    ({"scheme": {"unroll_objective": "fake_only"}}, "scheme.unroll_objective applies only with scheme.unroll > 0"),
+    ({"preset": "unrolled", "scheme": {"unroll_objective": "both"}}, "'both' is not allowed; allowed: full, fake_only"),
+    ({"preset": "wgan-gp", "model": {"d_norm": "batch"}}, "loss.gp_weight > 0 with model.d_norm=batch"),
+    ({"preset": "gan", "data": {"name": "mnist"}, "model": {"gp_d_norm": "none"}}, "model.gp_d_norm applies only"),
+    ({"preset": "pacgan2", "weighting": {"gen": ["distance"]}}, "weighting 'distance' is per generated sample"),
+    ({"weighting": {"disc_real": ["distance"]}}, "unknown weighting for role 'disc_real'"),
 ])
 def test_meaningless_combinations_are_rejected(overrides, match):
     with pytest.raises(ModeganError, match=match.replace("(", r"\(").replace(")", r"\)")):
@@ -132,6 +142,53 @@ def test_meaningful_combinations_are_accepted():
     build_config(preset="pacgan2", overrides={"loss": {"type": "wasserstein", "gp_weight": 10, "n_critic": 5}})
     build_config(preset="unrolled", overrides={"weighting": {"gen": ["density_ratio"]}})
     build_config(preset="diwgan", overrides={"scheme": {"pack": 2}, "weighting": {"gen": ["density_ratio"]}})
+    build_config(overrides={"loss": {"type": "wasserstein"}, "model": {"spectral_norm": True}})  # SN-WGAN
+    build_config(preset="wgan-gp", overrides={"model": {"d_norm": "layer"}})
+    build_config(preset="unrolled", overrides={"scheme": {"unroll_objective": "fake_only"}})
+    build_config(preset="wgan-gp", overrides={"data": {"name": "mnist"}, "model": {"gp_d_norm": "none"}})
+    build_config(preset="gan", overrides={"weighting": {"gen": ["distance"], "disc_fake": ["distance"]}})
+
+
+def _norm_layers(D):
+    return sorted({type(m).__name__ for m in D.modules() if isinstance(m, (torch.nn.BatchNorm2d, torch.nn.GroupNorm))})
+
+
+@pytest.mark.parametrize("overrides, layers", [
+    ({"preset": "gan"}, ["BatchNorm2d"]),
+    ({"preset": "wgan"}, ["BatchNorm2d"]),  # clipping, no penalty: DCGAN's own critic
+    ({"preset": "wgan-gp"}, ["GroupNorm"]),
+    ({"preset": "iwgan-gp"}, ["GroupNorm"]),
+    ({"preset": "wgan-gp", "model": {"gp_d_norm": "none"}}, []),
+    ({"preset": "pacgan2", "loss": {"type": "wasserstein", "gp_weight": 10, "n_critic": 5}}, ["GroupNorm"]),
+    ({"preset": "pacgan2", "loss": {"gp_weight": 1}}, ["GroupNorm"]),  # any penalty, whatever the loss
+])
+def test_an_image_critic_under_a_gradient_penalty_has_no_batch_norm(overrides, layers):
+    from modegan.train.parts import build_discriminator
+
+    cfg = build_config(overrides=merge(overrides, {"data": {"name": "mnist"}}))
+    assert _norm_layers(build_discriminator(cfg, 2)) == layers
+    assert ("gp_d_norm" in cfg.to_dict()["model"]) == (cfg.loss.gp_weight > 0)  # recorded only where it applies
+
+
+def test_new_keys_leave_unaffected_configs_unchanged():
+    """scheme.unroll_objective and model.gp_d_norm are recorded only where they apply (unrolled runs, image
+    critics with a penalty), so other configs and their hashes are what they were."""
+    assert "unroll_objective" not in build_config(preset="gan").to_dict()["scheme"]
+    assert build_config(preset="unrolled").to_dict()["scheme"]["unroll_objective"] == "full"
+    assert "gp_d_norm" not in build_config(preset="wgan-gp").to_dict()["model"]  # toy: the MLP critic
+
+
+def test_unroll_objective_reaches_the_generator_step(tiny):
+    """The two objectives take different generator steps from identical parts (same seed, same batches)."""
+    data = load_dataset("ring8", n_train=500)
+    params = {}
+    for objective in ("full", "fake_only"):
+        cfg = build_config(preset="unrolled", overrides=merge(tiny, {"scheme": {"unroll": 2,
+                                                                                "unroll_objective": objective}}))
+        p = build_parts(cfg, 2)
+        train_step(p, data.train, 64)
+        params[objective] = [q.detach().clone() for q in p.G.parameters()]
+    assert not all(torch.equal(a, b) for a, b in zip(*params.values(), strict=True))
 
 
 def test_data_weights_need_a_weighted_dataset(tmp_path, tiny):

@@ -88,7 +88,10 @@ def test_parse_overrides_nests_and_types():
 
 
 def test_clip_can_be_unset():
-    assert build_config(preset="wgan", overrides=["loss.clip=null"]).loss.clip is None
+    """...in favour of another Lipschitz constraint; alone it would leave the critic unconstrained."""
+    assert build_config(preset="wgan", overrides=["loss.clip=null", "model.spectral_norm=true"]).loss.clip is None
+    with pytest.raises(ModeganError, match="loss.type=wasserstein needs a Lipschitz constraint"):
+        build_config(preset="wgan", overrides=["loss.clip=null"])
 
 
 @pytest.mark.parametrize("overrides, match", [

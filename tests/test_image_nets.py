@@ -114,3 +114,41 @@ def test_conv_autoencoder_drops_into_pretraining_and_freezing():
     x = torch.zeros(2, 1, 28, 28, requires_grad=True)
     ae.encoder(x).sum().backward()
     assert x.grad is not None and all(p.grad is None for p in ae.parameters())
+
+
+# ---------------------------------------------------------------- critics for a gradient penalty
+
+
+@pytest.mark.parametrize("norm", ["batch", "layer", "none"])
+def test_critic_scores_each_sample_alone_without_batch_norm(norm):
+    """In training mode a batch-norm critic's score of sample 0 depends on the rest of the batch, so a
+    per-sample gradient penalty is wrong through it (Gulrajani et al. §4); layer norm and none do not."""
+    D = DCGANDiscriminator(28, 1, width=4, norm=norm, generator=torch.Generator().manual_seed(0))
+    x = torch.rand(5, 1, 28, 28, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    alone, together = D(x[:2])[0], D(x)[0]
+    assert (torch.allclose(alone, together, atol=1e-6)) == (norm != "batch")
+    counts = {kind: sum(isinstance(m, kind) for m in D.modules()) for kind in (nn.BatchNorm2d, nn.GroupNorm)}
+    assert counts == {nn.BatchNorm2d: 2 * (norm == "batch"), nn.GroupNorm: 2 * (norm == "layer")}
+    # The first conv keeps its bias in every variant; normalised convs drop theirs (the norm's offset is it).
+    convs = [m for m in D.modules() if isinstance(m, nn.Conv2d)]
+    assert [c.bias is not None for c in convs] == [True, norm == "none", norm == "none", True]
+
+
+def test_layer_norm_is_the_wgan_gp_codes_layernorm_over_c_h_w():
+    """tflib Layernorm(norm_axes=[1, 2, 3]): (x − mean) / sqrt(var + 1e-5) over each sample's C, H, W (biased
+    variance), then a per-channel scale and offset; here with scale 2, offset 0.5 on channel 1."""
+    D = DCGANDiscriminator(28, 1, width=2, norm="layer")
+    ln = next(m for m in D.modules() if isinstance(m, nn.GroupNorm))
+    with torch.no_grad():
+        ln.weight[1], ln.bias[1] = 2.0, 0.5
+    h = torch.rand(3, 4, 7, 7, generator=torch.Generator().manual_seed(0))
+    mean = h.mean(dim=(1, 2, 3), keepdim=True)
+    var = ((h - mean) ** 2).mean(dim=(1, 2, 3), keepdim=True)
+    expected = (h - mean) / torch.sqrt(var + 1e-5)
+    expected[:, 1] = expected[:, 1] * 2.0 + 0.5
+    assert torch.allclose(ln(h), expected, atol=1e-5)
+
+
+def test_bad_critic_norm_is_a_clear_error():
+    with pytest.raises(ModeganError, match="norm 'instance' is not allowed; allowed: batch, layer, none"):
+        DCGANDiscriminator(28, 1, width=4, norm="instance")

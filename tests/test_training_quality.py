@@ -58,11 +58,13 @@ def test_known_data_weights_bring_a_biased_ring8_back_towards_uniform():
 
 
 # (preset, generator steps, at least this many of 8 modes, jsd_grid below). Measured on seed 0 with the
-# benchmark networks (modes, jsd_grid): unrolled 300 steps 8, 0.19; veegan 600 steps 8, 0.39; pacgan2 1800
+# benchmark networks (modes, jsd_grid): unrolled (full surrogate) 400 steps 8, 0.18 (300: 6, 0.23; 500: 7,
+# 0.18; 600: 5, 0.20; seed 1 at 300-600: 5, 5, 3, 6 modes; the fake-only surrogate had 8, 0.19 at 300
+# steps); veegan 600 steps 8, 0.39; pacgan2 1800
 # steps 8, 0.30; pacgan3 1800 steps 8, 0.38; pacgan4 1800 steps 5, 0.41 (4-7 modes between 900 and 1800).
 # Plain gan at 2000 steps covers 0-2 modes. Bands leave room for arithmetic differences between machines.
 BASELINE_BANDS = [
-    ("unrolled", 300, 6, 0.30),
+    ("unrolled", 400, 6, 0.30),
     ("veegan", 600, 6, 0.45),
     ("pacgan2", 1800, 6, 0.40),
     ("pacgan3", 1800, 6, 0.45),

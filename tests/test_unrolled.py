@@ -47,8 +47,8 @@ def warm_up(D, opt, steps, seed=2):
         opt.step()
 
 
-def unrolled(D, G, opt, k, reals, zs):
-    return unrolled_generator_loss(D, opt, NS, G(zs[-1]), reals, [G(z) for z in zs[:k]], k)
+def unrolled(D, G, opt, k, reals, zs, loss=NS, objective="full"):
+    return unrolled_generator_loss(D, opt, loss, G(zs[-1]), reals, [G(z) for z in zs[:k]], k, objective=objective)
 
 
 def g_grad(loss, G):
@@ -134,8 +134,9 @@ def test_k0_is_exactly_the_plain_generator_loss():
         assert torch.equal(a, b)
 
 
-def manual_sgd_unroll(D, G, lr, k, reals, zs):
-    """θ_{i+1} = θ_i − lr·∇θ D-loss(θ_i), written out for D = W2·tanh(W1 x + b1) + b2."""
+def manual_sgd_unroll(D, G, lr, k, reals, zs, objective="full"):
+    """θ_{i+1} = θ_i − lr·∇θ D-loss(θ_i), written out for D = W2·tanh(W1 x + b1) + b2; then the
+    non-saturating f_K: −log D_K(G(z)) + log D_K(x) on the last real batch (or the fake term alone)."""
     theta = [p.detach().clone().requires_grad_(True) for p in D.parameters()]
 
     def d(th, x):
@@ -146,17 +147,19 @@ def manual_sgd_unroll(D, G, lr, k, reals, zs):
         loss = F.softplus(-d(theta, reals[i])).mean() + F.softplus(d(theta, G(zs[i]))).mean()
         grads = torch.autograd.grad(loss, theta, create_graph=True)
         theta = [t - lr * g for t, g in zip(theta, grads, strict=True)]
-    return F.softplus(-d(theta, G(zs[-1]))).mean()
+    fake_term = F.softplus(-d(theta, G(zs[-1]))).mean()
+    return fake_term if objective == "fake_only" else fake_term - F.softplus(-d(theta, reals[k - 1])).mean()
 
 
+@pytest.mark.parametrize("objective", ["full", "fake_only"])
 @pytest.mark.parametrize("k", [1, 3])
-def test_sgd_unroll_matches_manual_unroll(k):
+def test_sgd_unroll_matches_manual_unroll(k, objective):
     D, G = tiny()
     lr = 0.5
     opt = torch.optim.SGD(D.parameters(), lr=lr)
     reals, zs = batches(k)
-    ours = unrolled(D, G, opt, k, reals, zs)
-    manual = manual_sgd_unroll(D, G, lr, k, reals, zs)
+    ours = unrolled(D, G, opt, k, reals, zs, objective=objective)
+    manual = manual_sgd_unroll(D, G, lr, k, reals, zs, objective)
     assert torch.allclose(ours, manual, rtol=1e-12, atol=0)
     ga, gb = g_grad(ours, G), g_grad(manual, G)
     for a, b in zip(ga, gb, strict=True):
@@ -186,6 +189,123 @@ def test_adam_unroll_matches_finite_differences(k, warm):
             flat[j] = old
             fd = (up - down) / (2 * eps)
             assert fd == pytest.approx(g.view(-1)[j].item(), rel=1e-4, abs=1e-8)
+
+
+MM, WS = get_loss("minimax"), get_loss("wasserstein")
+
+
+def value_for_g(loss, real_scores, fake_scores, objective):
+    """The G side of each value function, written from the papers (not from the loss terms):
+    minimax E log D(x) + E log(1 − D(G(z))) (the notebook's −unrolled_loss), non-saturating
+    −E log D(G(z)) + E log D(x), Wasserstein E f(x) − E f(G(z)); fake_only drops the x term."""
+    fake = {"minimax": F.logsigmoid(-fake_scores).mean(), "nonsaturating": -F.logsigmoid(fake_scores).mean(),
+            "wasserstein": -fake_scores.mean()}[loss.name]
+    real = {"minimax": F.logsigmoid(real_scores).mean(), "nonsaturating": F.logsigmoid(real_scores).mean(),
+            "wasserstein": real_scores.mean()}[loss.name]
+    return fake if objective == "fake_only" else fake + real
+
+
+def f_k_by_torch(D, opt, G, loss, k, reals, zs, objective):
+    """f_K(θ_G) evaluated by torch's own optimiser: K `opt.step()`s on a copy of D (from opt's state), each on
+    d_real + d_fake with the generated batch at the current θ_G, then the value function at θ_K."""
+    D2 = copy.deepcopy(D)
+    opt2 = type(opt)(D2.parameters(), **opt.defaults)
+    opt2.load_state_dict(copy.deepcopy(opt.state_dict()))  # load_state_dict shares same-dtype tensors
+    for i in range(k):
+        opt2.zero_grad(set_to_none=True)
+        with torch.no_grad():
+            fake = G(zs[i])
+        (reduce(loss.d_real(D2(reals[i]))) + reduce(loss.d_fake(D2(fake)))).backward()
+        opt2.step()
+    with torch.no_grad():
+        return value_for_g(loss, D2(reals[k - 1]), D2(G(zs[-1])), objective).item()
+
+
+FD_CASES = [(loss, "full") for loss in (NS, MM, WS)] + [(NS, "fake_only")]
+
+
+@pytest.mark.parametrize("make", [lambda ps: torch.optim.SGD(ps, lr=0.5, momentum=0.5),
+                                  lambda ps: torch.optim.Adam(ps, lr=0.05, betas=(0.5, 0.999))], ids=["sgd", "adam"])
+@pytest.mark.parametrize("k", [1, 2])
+@pytest.mark.parametrize(("loss", "objective"), FD_CASES, ids=[f"{lo.name}-{o}" for lo, o in FD_CASES])
+def test_surrogate_gradient_is_the_finite_difference_gradient_of_f_k(make, k, loss, objective):
+    """dL_G/dθ_G equals a central difference of f_K computed by torch's real optimiser on a copy of D, whose
+    value function is written out per loss: the real term's sign is checked, not assumed."""
+    D, G = tiny()
+    opt = make(D.parameters())
+    warm_up(D, opt, 2)
+    reals, zs = batches(k)
+    ours = unrolled(D, G, opt, k, reals, zs, loss, objective)
+    assert ours.item() == pytest.approx(f_k_by_torch(D, opt, G, loss, k, reals, zs, objective), rel=1e-10)
+    grads = g_grad(ours, G)
+    eps = 1e-6
+    for p, g in zip(G.parameters(), grads, strict=True):
+        flat = p.data.view(-1)
+        for j in range(flat.numel()):
+            old = flat[j].item()
+            flat[j] = old + eps
+            up = f_k_by_torch(D, opt, G, loss, k, reals, zs, objective)
+            flat[j] = old - eps
+            down = f_k_by_torch(D, opt, G, loss, k, reals, zs, objective)
+            flat[j] = old
+            assert (up - down) / (2 * eps) == pytest.approx(g.view(-1)[j].item(), rel=1e-4, abs=1e-8)
+
+
+class LinearCritic(torch.nn.Module):
+    def __init__(self, a, b):
+        super().__init__()
+        self.lin = torch.nn.Linear(1, 1).double()
+        with torch.no_grad():
+            self.lin.weight.fill_(a)
+            self.lin.bias.fill_(b)
+
+    def forward(self, x):
+        return self.lin(x).squeeze(-1)
+
+
+def test_full_and_fake_only_by_hand_on_a_linear_critic():
+    """f(x) = a·x + b, G(z) = θ, Wasserstein, one SGD step (lr η) on real x = 2, 4 (mean m = 3):
+    ∂(critic loss)/∂a = θ − m, so a_1 = a − η(θ − m), b_1 = b.
+    full:      a_1·m + b − (a_1·θ + b) = a_1(m − θ);  d/dθ = −η(m − θ) − a_1
+    fake_only: −(a_1·θ + b);                          d/dθ = −a_1 + ηθ
+    With a = 0.5, b = 0.1, η = 0.1, θ = 1: a_1 = 0.7; full 1.4, gradient −0.9; fake_only −0.8, gradient −0.6.
+    The two gradients differ by −η·m = −0.3, the real term a_1·m's gradient."""
+    theta = torch.tensor([1.0], dtype=torch.float64, requires_grad=True)
+    real = torch.tensor([[2.0], [4.0]], dtype=torch.float64)
+    fake = theta.expand(2, 1)
+    out = {}
+    for objective in ("full", "fake_only"):
+        D = LinearCritic(0.5, 0.1)
+        opt = torch.optim.SGD(D.parameters(), lr=0.1)
+        loss = unrolled_generator_loss(D, opt, WS, fake, [real], [fake], 1, objective=objective)
+        out[objective] = (loss.item(), torch.autograd.grad(loss, theta)[0].item())
+    assert out["full"] == pytest.approx((1.4, -0.9), abs=1e-12)
+    assert out["fake_only"] == pytest.approx((-0.8, -0.6), abs=1e-12)
+
+
+def test_full_minus_fake_only_is_the_real_terms_gradient():
+    """On the tanh MLPs with warm Adam: the two objectives' G-gradients differ by the gradient of
+    −mean d_real(D_K(x)) alone (written by hand through an SGD unroll), and that difference is not small."""
+    D, G = tiny()
+    lr, k = 0.5, 2
+    opt = torch.optim.SGD(D.parameters(), lr=lr)
+    reals, zs = batches(k)
+    full = g_grad(unrolled(D, G, opt, k, reals, zs), G)
+    fake_only = g_grad(unrolled(D, G, opt, k, reals, zs, objective="fake_only"), G)
+    manual_full = manual_sgd_unroll(D, G, lr, k, reals, zs)
+    manual_fake = manual_sgd_unroll(D, G, lr, k, reals, zs, "fake_only")
+    real_term = g_grad(manual_full - manual_fake, G)
+    for a, b, r in zip(full, fake_only, real_term, strict=True):
+        assert torch.allclose(a - b, r, rtol=1e-9, atol=1e-13)
+    assert max(r.abs().max() for r in real_term) > 1e-3
+
+
+def test_unknown_objective_is_a_user_error():
+    D, G = tiny()
+    fake = G(torch.randn(4, 1, dtype=torch.float64))
+    with pytest.raises(ModeganError, match="allowed: full, fake_only"):
+        unrolled_generator_loss(D, torch.optim.SGD(D.parameters(), lr=0.1), NS, fake, [fake], [fake], 1,
+                                objective="both")
 
 
 def test_unroll_leaves_d_its_buffers_and_optimiser_untouched():

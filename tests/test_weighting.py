@@ -18,6 +18,7 @@ from modegan.weighting import (
     bandwidth_factor,
     combine,
     density_ratio,
+    distance,
     ess,
     fixed,
     hard,
@@ -212,7 +213,7 @@ def test_sample_weighting_data_weights():
 
 
 def test_sample_weighting_bad_names():
-    with pytest.raises(ModeganError, match="'gen'.*'data'.*density_ratio, hard, topk"):
+    with pytest.raises(ModeganError, match="'gen'.*'data'.*density_ratio, hard, topk, distance"):
         SampleWeighting(gen=("data",))
     with pytest.raises(ModeganError, match="'disc_real'.*'density_ratio'"):
         SampleWeighting(disc_real=("density_ratio",))
@@ -224,6 +225,62 @@ def test_sample_weighting_bad_names():
         SampleWeighting(temperature=0.0)
     with pytest.raises(ModeganError, match="top-k schedule key"):
         SampleWeighting(topk=dict(rate=0.5))
+
+
+# --- distance weights ------------------------------------------------------------------------------------
+
+REAL = torch.tensor([[0.0, 0.0], [4.0, 0.0]], dtype=torch.float64)
+# Nearest real point: (0, 1) -> (0, 0) at 1; (4, 2) -> (4, 0) at 2; (0, -3) -> (0, 0) at 3 ((4, 0) is at 5).
+FAKE = torch.tensor([[0.0, 1.0], [4.0, 2.0], [0.0, -3.0]], dtype=torch.float64)
+
+
+def test_distance_weights_by_hand():
+    # T = 1: w ∝ d = 1, 2, 3 (mean 2) -> 1/2, 1, 3/2.  T = 1/2: w ∝ d² = 1, 4, 9 (mean 14/3) -> 3/14, 12/14, 27/14.
+    assert torch.allclose(distance(FAKE, REAL), t(0.5, 1.0, 1.5))
+    assert torch.allclose(distance(FAKE, REAL, temperature=0.5), t(3, 12, 27) / 14)
+    assert torch.allclose(distance(FAKE, REAL, temperature=1e9), t(1, 1, 1))
+    # Scale-free: the same weights in other units.
+    assert torch.allclose(distance(100 * FAKE, 100 * REAL), t(0.5, 1.0, 1.5))
+    # A sample on a real point gets 0 (the others share the batch's weight); all on the data: uniform.
+    on = torch.cat([REAL[:1], FAKE[1:]])
+    assert torch.allclose(distance(on, REAL), t(0, 3 * 2 / 5, 3 * 3 / 5))
+    assert torch.equal(distance(REAL, REAL), t(1, 1))
+
+
+def test_distance_weights_are_detached_and_take_images():
+    fake = FAKE.clone().requires_grad_(True)
+    assert not distance(fake, REAL).requires_grad
+    images = FAKE.reshape(3, 1, 1, 2)  # (N, C, H, W): flattened per sample
+    assert torch.allclose(distance(images, REAL.reshape(2, 1, 1, 2)), t(0.5, 1.0, 1.5))
+    with pytest.raises(ModeganError, match="one sample shape"):
+        distance(FAKE, REAL[:, :1])
+
+
+def test_sample_weighting_distance_needs_both_batches():
+    sw = SampleWeighting(gen=("distance", "density_ratio"), temperature=0.5)
+    ell = t(0.0, LN3, -LN3)
+    w = sw.weights("gen", scores=ell, per_sample_loss=ell, step=0, samples=FAKE, real=REAL)
+    # The product renormalised: (d^2 = 1, 4, 9) x (exp(2 ell) = 1, 9, 1/9) -> 1, 36, 1 over mean 38/3.
+    assert torch.allclose(w, t(3, 108, 3) / 38)
+    with pytest.raises(ModeganError, match="needs the generated and the real batch"):
+        sw.weights("gen", scores=ell, per_sample_loss=ell, step=0)
+    with pytest.raises(ModeganError, match="packed discriminator"):
+        sw.weights("gen", scores=ell[:2], per_sample_loss=ell[:2], step=0, samples=FAKE, real=REAL)
+
+
+def test_distance_weights_in_training_and_not_stacked(tiny):
+    from modegan.config import build_config, merge
+    from modegan.data import load_dataset
+    from modegan.train.batched import batch_unsupported
+    from modegan.train.parts import build_parts
+    from modegan.train.steps import train_step
+
+    cfg = build_config(preset="gan", overrides=merge(tiny, {"weighting": {"gen": ["distance"],
+                                                                            "disc_fake": ["distance"]}}))
+    p = build_parts(cfg, 2)
+    out = train_step(p, load_dataset("ring8", n_train=500).train, 64)
+    assert torch.isfinite(out["g_loss"]) and set(p.weighting.last_diagnostics()) == {"gen", "disc_fake"}
+    assert "distance" in batch_unsupported(cfg)
 
 
 # --- the Gaussian KDE ---------------------------------------------------------------------------------------

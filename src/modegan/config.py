@@ -55,6 +55,9 @@ class ModelConfig:
     g_norm: Literal["none", "batch", "layer"] = "none"
     d_norm: Literal["none", "batch", "layer"] = "none"
     spectral_norm: bool = False  # on the discriminator
+    # The DCGAN discriminator's normalisation when loss.gp_weight > 0, in place of its batch norm (Gulrajani
+    # et al. 2017, §4): layer (their code's layer norm over C, H, W) or none
+    gp_d_norm: Literal["layer", "none"] = "layer"
 
 
 @dataclass
@@ -72,15 +75,16 @@ class LossConfig:
 class WeightingConfig:
     """Per-sample importance weights on each loss term (methods.md §1.6); empty lists weight nothing.
 
-    gen: density_ratio (IWGAN), hard, topk; disc_fake: density_ratio, hard, topk;
+    gen: density_ratio (IWGAN), hard, topk, distance; disc_fake: density_ratio, hard, topk, distance;
     disc_real: hard, data (per-example weights the dataset carries, Diesendruck et al.), data_sn
-    (the same, self-normalised over the batch). Several names on one term multiply.
+    (the same, self-normalised over the batch). Several names on one term multiply. distance: each
+    generated sample by (distance to its nearest real sample in the batch)^(1/T).
     """
 
     gen: list[str] = field(default_factory=list)
     disc_fake: list[str] = field(default_factory=list)
     disc_real: list[str] = field(default_factory=list)
-    temperature: float = 1.0  # density ratio exp(score / T); hard weights exp(loss / T)
+    temperature: float = 1.0  # density ratio exp(score / T); hard weights exp(loss / T); distance d^(1/T)
     detach: bool = True  # False keeps density-ratio weights differentiable (KL-WGAN)
     topk_start: float = 1.0  # top-k kept fraction: max(min, start * decay ** (step // every))
     topk_decay: float = 0.99
@@ -111,6 +115,8 @@ class SchemeConfig:
     """How the two networks are updated beyond n_critic: unrolling, packing, VEEGAN (methods.md §4)."""
 
     unroll: int = 0  # K differentiable discriminator steps in the generator loss (Unrolled GAN)
+    # full: Metz et al.'s f_K, both terms of the value function at θ_D^K; fake_only: the generated term alone
+    unroll_objective: Literal["full", "fake_only"] = "full"
     pack: int = 1  # samples per discriminator input (PacGAN): D sees batch_size packs, m x batch_size samples
     veegan: bool = False  # reconstructor F: x -> z and a joint discriminator D(z, x)
 
@@ -167,6 +173,10 @@ class RunConfig:
             section, name = key.split(".")
             if out[section][name] == toy_value:
                 del out[section][name]
+        for key, (applies, default) in UNUSED_OMITTED.items():
+            section, name = key.split(".")
+            if out[section][name] == default and not applies(self):
+                del out[section][name]
         return out
 
 
@@ -174,6 +184,14 @@ class RunConfig:
 TOY_OMITTED = {
     "data.dir": None, "data.verify": True, "data.image_size": None, "data.channels": None, "model.arch": "mlp",
     "train.feature_samples": None, "train.classifier": None,
+}
+
+
+# Keys added after runs were recorded: left out (at their default) where they do not apply, so the configs
+# and hashes of runs they cannot change stay what they were.
+UNUSED_OMITTED = {
+    "scheme.unroll_objective": (lambda cfg: cfg.scheme.unroll > 0, "full"),
+    "model.gp_d_norm": (lambda cfg: cfg.model.arch == "dcgan" and cfg.loss.gp_weight > 0, "layer"),
 }
 
 
@@ -582,7 +600,31 @@ def _validate_combination(cfg: RunConfig) -> None:
                                "plus a reconstruction, not a per-sample adversarial term)")
         if dw.enabled:
             raise ModeganError("scheme.veegan and diwgan.enabled do not combine")
+    _validate_meaning(cfg)
 
+
+def _validate_meaning(cfg: RunConfig) -> None:
+    """Combinations no paper defines and whose parts contradict each other (issue 14); one line each."""
+    s, lc, m, w = cfg.scheme, cfg.loss, cfg.model, cfg.weighting
+    if lc.type == "wasserstein" and lc.clip is None and lc.gp_weight == 0 and not m.spectral_norm:
+        raise ModeganError("loss.type=wasserstein needs a Lipschitz constraint (loss.clip, loss.gp_weight > 0 or "
+                           "model.spectral_norm): an unconstrained critic's W-loss measures nothing")
+    if lc.type == "wasserstein" and "hard" in (*w.gen, *w.disc_fake, *w.disc_real):
+        raise ModeganError("weighting 'hard' with loss.type=wasserstein: exp(loss) is 1/D only for a sigmoid "
+                           "discriminator's log-loss, not for a critic's score")
+    if s.unroll and lc.clip is not None:
+        raise ModeganError("scheme.unroll with loss.clip: the unrolled discriminator steps are not clipped, so "
+                           "the generator would answer a critic that the run never has")
+    if not s.unroll and s.unroll_objective != "full":
+        raise ModeganError("scheme.unroll_objective applies only with scheme.unroll > 0")
+    if lc.gp_weight > 0 and m.arch == "mlp" and m.d_norm == "batch":
+        raise ModeganError("loss.gp_weight > 0 with model.d_norm=batch: the per-sample penalty is wrong through "
+                           "batch statistics (Gulrajani et al. 2017, §4); allowed: model.d_norm=layer or none")
+    if m.gp_d_norm != "layer" and not (m.arch == "dcgan" and lc.gp_weight > 0):
+        raise ModeganError("model.gp_d_norm applies only to DCGAN discriminators with loss.gp_weight > 0")
+    if "distance" in (*w.gen, *w.disc_fake) and s.pack > 1:
+        raise ModeganError("weighting 'distance' is per generated sample; with scheme.pack > 1 the discriminator "
+                           "scores packs, so the two do not combine")
 
 
 def flatten(d: dict, prefix: str = "") -> dict:

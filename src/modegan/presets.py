@@ -146,7 +146,7 @@ register(Preset(
 
 register(Preset(
     name="unrolled",
-    summary="Unrolled GAN: the generator loss through K = 5 differentiable discriminator updates",
+    summary="Unrolled GAN: the value function (real and generated terms) after K = 5 differentiable D updates",
     source="Metz, Poole, Pfau, Sohl-Dickstein 2017; settings of the authors' notebook poolio/unrolled_gan: "
     "5 unrolling steps, D Adam 1e-4, G Adam 1e-3, beta1 0.5, saddle (minimax) objective",
     settings={

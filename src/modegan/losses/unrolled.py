@@ -1,7 +1,8 @@
 """Unrolled GAN (Metz, Poole, Pfau, Sohl-Dickstein, ICLR 2017; methods.md §4.1).
 
-The generator minimises the surrogate f_K(θ_G, θ_D) = f(θ_G, θ_D^K(θ_G, θ_D)), where θ_D^K is the
-discriminator after K updates made with the discriminator's OWN optimiser rule and current state. The
+The generator minimises the surrogate f_K(θ_G, θ_D) = f(θ_G, θ_D^K(θ_G, θ_D)): the whole value function,
+real and generated terms, at θ_D^K, the discriminator after K updates made with the discriminator's OWN
+optimiser rule and current state. The real term depends on θ_G through θ_D^K, so it is kept. The
 gradient is taken through those K updates: the ∂f/∂θ_D^K · dθ_D^K/dθ_G term is what discourages mode
 hopping, because G is penalised for a move that D could answer within K steps. The unrolled copies are
 thrown away; the real discriminator is updated normally elsewhere (K = 0).
@@ -22,6 +23,7 @@ from modegan.errors import ModeganError
 from modegan.losses.adversarial import AdversarialLoss, reduce
 
 State = dict[str, dict[str, Tensor]]
+OBJECTIVES = ("full", "fake_only")  # scheme.unroll_objective: Metz et al.'s f_K, or its fake term alone
 
 
 def _group(opt: torch.optim.Optimizer) -> dict:
@@ -165,22 +167,38 @@ def unrolled_generator_loss(
     *,
     gp: Callable | None = None,
     g_term: Callable[[Tensor], Tensor] | None = None,
+    objective: str = "full",
 ) -> Tensor:
-    """Generator loss mean(loss.g(D_{θ_K}(fake))) after K differentiable updates of a copy of D.
+    """The generator's surrogate f_K at θ_K, after K differentiable updates of a copy of D.
+
+    objective "full" (Metz et al.'s f_K, the default): g_term(D_K(fake)) − mean(loss.d_real(D_K(real))),
+    with real = real_batches[K-1], the last batch the unroll trained on (the notebook's one batch).
+    The real term does not depend on G's samples, but it does depend on θ_G through θ_K; G maximises
+    D's loss there, i.e. minimises the G side of the value function. Per loss (D a sigmoid, f a critic):
+      minimax        log(1 − D_K(G(z))) + log D_K(x)   = −L_D(θ_K), the notebook's `minimize(-unrolled_loss)`
+      nonsaturating  −log D_K(G(z))     + log D_K(x)
+      wasserstein    −f_K(G(z))         + f_K(x)
+    so the added term is −d_real in all three. objective "fake_only" keeps g_term(D_K(fake)) alone (the
+    variant that drops the real term; its G-gradient differs by exactly the real term's).
 
     θ_0 = detached copies of D's parameters; step i minimises the plain D loss on (real_batches[i],
     fake_batches[i]) with `d_opt`'s rule and current state. fake_batches[i] must be G(z_i) NOT detached,
     so that dθ_K/dθ_G reaches G (Metz et al. 2017); pass the same batch K times to unroll on one batch,
     as the reference notebook does. Cost: K forward/create-graph-backward passes of D plus the final
-    forward; the final backward runs through all of them (second-order terms).
+    forwards (the generated batch, and the real one for "full"); the final backward runs through all of
+    them (second-order terms).
 
     k = 0 is exactly the plain generator loss `reduce(loss.g(D(fake)))`. For k > 0, D's parameters,
     gradients, buffers (spectral-norm u/v, batch-norm statistics: cloned, then evolved by the unrolled
     forwards) and `d_opt`'s state are left untouched. Parameters of D that `d_opt` does not own are held
-    fixed. Weight clipping is not applied inside the unroll; a gradient penalty is rejected.
+    fixed. Weight clipping is not applied inside the unroll (config rejects unrolling with clipping); a
+    gradient penalty is rejected.
     `g_term` maps the final scores to the generator loss (default: the plain mean of loss.g); a sample
-    weighting enters there, so unrolling composes with IWGAN weights.
+    weighting enters there, so unrolling composes with IWGAN weights (it weights the fake term only).
+    At k = 0, θ_K = θ_D does not depend on θ_G, so the real term is a constant and is left out.
     """
+    if objective not in OBJECTIVES:
+        raise ModeganError(f"unrolling objective {objective!r} is not allowed; allowed: {', '.join(OBJECTIVES)}")
     if g_term is None:
         g_term = lambda scores: reduce(loss.g(scores))  # noqa: E731
     if gp is not None:
@@ -205,4 +223,8 @@ def unrolled_generator_loss(
         )
         grads = torch.autograd.grad(d_loss, [theta[n] for n in names], create_graph=True, allow_unused=True)
         theta, state = functional_optimizer_step(d_opt, theta, dict(zip(names, grads, strict=True)), state)
-    return g_term(functional_call(D, {**theta, **fixed}, (fake,)))
+    tensors = {**theta, **fixed}
+    out = g_term(functional_call(D, tensors, (fake,)))
+    if objective == "full":
+        out = out - reduce(loss.d_real(functional_call(D, tensors, (real_batches[k - 1],))))
+    return out

@@ -3,6 +3,11 @@
 G: z (N(0, I), `z_dim`) → transposed convs, BatchNorm + ReLU between them, tanh output in [-1, 1].
 D: strided convs with LeakyReLU(0.2), BatchNorm on every conv but the first, no pooling, one logit per
 sample, shape (N,). Weights start from N(0, 0.02) (BatchNorm scales N(1, 0.02)), as in the paper.
+A critic trained with a gradient penalty must not use batch norm: the penalty is per sample, and batch
+statistics couple the samples (Gulrajani et al. 2017, §4). `norm="layer"` replaces it with their code's
+layer norm (igul222/improved_wgan_training, tflib/ops/layernorm.py, used by gan_64x64.py's critic for
+wgan-gp: statistics over C, H, W of each sample, a per-channel scale 1 and offset 0, eps 1e-5), which is
+exactly `nn.GroupNorm(1, C)`; `norm="none"` has no normalisation, as their gan_mnist.py / gan_cifar.py critics.
 
 Widths (w = `width`): 28×28 G is z → 4w@3×3 → 2w@7×7 → w@14×14 → C@28×28 and D mirrors it
 (C@28 → w@14 → 2w@7 → 4w@4 → logit); 32×32 G is z → 4w@4×4 → 2w@8 → w@16 → C@32 and D mirrors it.
@@ -48,10 +53,15 @@ def _up(i: int, o: int, k: int, s: int, p: int) -> list[nn.Module]:
     return [nn.ConvTranspose2d(i, o, k, s, p, bias=False), nn.BatchNorm2d(o), nn.ReLU(True)]
 
 
-def _down(i: int, o: int, k: int, s: int, p: int, bn: bool = True) -> list[nn.Module]:
-    layers: list[nn.Module] = [nn.Conv2d(i, o, k, s, p, bias=not bn)]
-    if bn:
+D_NORMS = ("batch", "layer", "none")
+
+
+def _down(i: int, o: int, k: int, s: int, p: int, norm: str = "batch") -> list[nn.Module]:
+    layers: list[nn.Module] = [nn.Conv2d(i, o, k, s, p, bias=norm == "none")]
+    if norm == "batch":
         layers.append(nn.BatchNorm2d(o))
+    elif norm == "layer":
+        layers.append(nn.GroupNorm(1, o, eps=1e-5))  # one group: each sample's C, H, W; per-channel affine
     return [*layers, nn.LeakyReLU(0.2, True)]
 
 
@@ -93,17 +103,26 @@ class DCGANGenerator(nn.Module):
 
 
 class DCGANDiscriminator(nn.Module):
-    """An image (N, channels, size, size) → one unbounded score per sample, shape (N,)."""
+    """An image (N, channels, size, size) → one unbounded score per sample, shape (N,).
 
-    def __init__(self, size: int = 28, channels: int = 1, width: int = 64, generator: torch.Generator | None = None):
+    `norm` normalises every conv but the first: batch (DCGAN's), layer or none (for a gradient penalty).
+    """
+
+    def __init__(
+        self, size: int = 28, channels: int = 1, width: int = 64, generator: torch.Generator | None = None,
+        norm: str = "batch",
+    ):
         super().__init__()
         self.size, self.channels = _check_size(size), _check_count(channels, "image channels")
         self.width = _check_count(width, "discriminator width")
+        if norm not in D_NORMS:
+            raise ModeganError(f"DCGAN discriminator norm {norm!r} is not allowed; allowed: {', '.join(D_NORMS)}")
+        self.norm = norm
         w = self.width
         third = (3, 2, 1) if size == 28 else (4, 2, 1)  # 7 → 4 (28) or 8 → 4 (32)
         self.net = nn.Sequential(
-            *_down(self.channels, w, 4, 2, 1, bn=False), *_down(w, 2 * w, 4, 2, 1), *_down(2 * w, 4 * w, *third),
-            nn.Conv2d(4 * w, 1, 4, 1, 0),
+            *_down(self.channels, w, 4, 2, 1, norm="none"), *_down(w, 2 * w, 4, 2, 1, norm),
+            *_down(2 * w, 4 * w, *third, norm), nn.Conv2d(4 * w, 1, 4, 1, 0),
         )
         dcgan_init_(self, generator)
 

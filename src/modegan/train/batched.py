@@ -72,6 +72,8 @@ def batch_unsupported(cfg: RunConfig) -> str | None:
         return "model.g_norm/d_norm: normalisation layers are not stacked"
     if m.spectral_norm:
         return "model.spectral_norm: per-seed power iterations are not stacked"
+    if "distance" in (*cfg.weighting.gen, *cfg.weighting.disc_fake):
+        return "weighting distance: per-seed nearest-real distances are not stacked"
     return None
 
 

@@ -74,6 +74,11 @@ def build_generator(cfg: RunConfig, data_dim: int) -> MLPGenerator | DCGANGenera
     )
 
 
+def dcgan_d_norm(cfg: RunConfig) -> str:
+    """DCGAN's batch norm, except under a gradient penalty (Gulrajani et al. 2017, §4): model.gp_d_norm."""
+    return cfg.model.gp_d_norm if cfg.loss.gp_weight > 0 else "batch"
+
+
 def build_discriminator(cfg: RunConfig, data_dim: int) -> nn.Module:
     """The benchmark MLP or DCGAN; PacGAN feeds it m samples at once (images: m·C channels), VEEGAN a (z, x) pair."""
     m, s = cfg.model, cfg.scheme
@@ -81,7 +86,7 @@ def build_discriminator(cfg: RunConfig, data_dim: int) -> nn.Module:
         c, size = image_shape(cfg)
         if s.veegan:
             return ConvJointDiscriminator(size, c, m.z_dim, width=m.d_width)
-        D = DCGANDiscriminator(size, c * s.pack, width=m.d_width)
+        D = DCGANDiscriminator(size, c * s.pack, width=m.d_width, norm=dcgan_d_norm(cfg))
         return PackedDiscriminator(D, s.pack) if s.pack > 1 else D
     kw = dict(width=m.d_width, depth=m.d_depth, activation=m.activation, norm=m.d_norm,
               spectral_norm=m.spectral_norm)

@@ -2,7 +2,7 @@
 
 The plain path is the loss's per-sample terms, reduced with the sample weighting (a plain mean when
 there is none), plus the constraints of `loss` (gradient penalty, clipping). The update scheme adds:
-unrolling (the generator loss through K differentiable D steps), packing (inside the discriminator
+unrolling (the value function after K differentiable D steps), packing (inside the discriminator
 module), VEEGAN (a reconstructor and a joint discriminator), DIWGAN (an extra generator term).
 These are the hot path: no logging, no host syncs; they return detached loss tensors.
 """
@@ -21,12 +21,14 @@ from modegan.train.parts import Parts
 from modegan.weighting.diwgan import PendingPairing
 
 
-def term_weights(p: Parts, role: str, scores: Tensor, per_sample_loss: Tensor, data_weights: Tensor | None = None):
-    """The role's sample weights, or None when it is unweighted (also for the batched parts: same fields)."""
+def term_weights(p: Parts, role: str, scores: Tensor, per_sample_loss: Tensor, data_weights: Tensor | None = None,
+                 samples: Tensor | None = None, real: Tensor | None = None):
+    """The role's sample weights, or None when it is unweighted (also for the batched parts: same fields).
+    `samples` and `real` (the generated and real batches) feed the distance weights."""
     if p.weighting is None or not p.weighting.active(role):
         return None
     return p.weighting.weights(role, scores=scores, per_sample_loss=per_sample_loss, step=p.step,
-                               data_weights=data_weights)
+                               data_weights=data_weights, samples=samples, real=real)
 
 
 def discriminator_step(p: Parts, real: Tensor, real_weights: Tensor | None = None) -> dict[str, Tensor]:
@@ -51,7 +53,7 @@ def critic_loss(p, real: Tensor, fake: Tensor, real_weights: Tensor | None) -> T
     s_real, s_fake = p.D(real), p.D(fake)
     l_real, l_fake = p.loss.d_real(s_real), p.loss.d_fake(s_fake)
     return (reduce(l_real, term_weights(p, "disc_real", s_real, l_real, real_weights))
-            + reduce(l_fake, term_weights(p, "disc_fake", s_fake, l_fake)))
+            + reduce(l_fake, term_weights(p, "disc_fake", s_fake, l_fake, samples=fake, real=real)))
 
 
 def update_critic(p, loss: Tensor) -> None:
@@ -81,7 +83,8 @@ def generator_step(
 ) -> dict[str, Tensor]:
     """Minimise the (weighted, possibly unrolled) generator term, plus DIWGAN's α·D_a when enabled.
 
-    `real` is this iteration's last real batch: the unrolled discriminator steps train on it. `early` is
+    `real` is this iteration's last real batch: the unrolled discriminator steps train on it, and the full
+    surrogate's real term is taken on it. `early` is
     `diwgan_head_start`'s batch and pending pairing, if the trainer made them.
     """
     if p.F is not None:
@@ -90,11 +93,12 @@ def generator_step(
 
     def g_term(scores: Tensor) -> Tensor:
         per_sample = p.loss.g(scores)
-        return reduce(per_sample, term_weights(p, "gen", scores, per_sample))
+        return reduce(per_sample, term_weights(p, "gen", scores, per_sample, samples=fake, real=real))
 
     k = p.cfg.scheme.unroll
     if k:
-        loss = unrolled_generator_loss(p.D, p.d_opt, p.loss, fake, [real] * k, [fake] * k, k, g_term=g_term)
+        loss = unrolled_generator_loss(p.D, p.d_opt, p.loss, fake, [real] * k, [fake] * k, k, g_term=g_term,
+                                       objective=p.cfg.scheme.unroll_objective)
     else:
         loss = g_term(p.D(fake))
     out = {"g_loss": loss.detach()}

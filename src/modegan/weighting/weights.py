@@ -19,8 +19,8 @@ from modegan.errors import ModeganError, choice_error
 
 ROLES = ("gen", "disc_fake", "disc_real")
 ALLOWED = {
-    "gen": ("density_ratio", "hard", "topk"),
-    "disc_fake": ("density_ratio", "hard", "topk"),
+    "gen": ("density_ratio", "hard", "topk", "distance"),
+    "disc_fake": ("density_ratio", "hard", "topk", "distance"),
     "disc_real": ("hard", "data", "data_sn"),
 }
 TOPK_DEFAULTS = {"start": 1.0, "decay": 0.99, "min_rate": 0.5, "every": 1}
@@ -73,6 +73,28 @@ def hard(per_sample_loss: Tensor, temperature: float = 1.0) -> Tensor:
     """
     t = _check_positive(temperature, "temperature")
     return normalise(_check_batch(per_sample_loss, "per-sample loss").detach() / t)
+
+
+def distance(samples: Tensor, real: Tensor, temperature: float = 1.0) -> Tensor:
+    """Distance weights (the project's IWGAN description, "a function of the distance between the real and
+    fake samples"): w_i ∝ d_i^(1/T), d_i the Euclidean distance from generated sample i to its nearest real
+    sample in the batch, normalised to mean 1 over the batch and detached.
+
+    A power rather than exp(d/T): after normalisation only ratios of distances matter, so the weights do not
+    depend on the data's units (ring8's std is 0.01, an image's pixels span [-1, 1]) and one T serves every
+    dataset; T = 1 weights in proportion to the distance, T → ∞ is uniform, T < 1 sharpens. Samples far
+    from every real point (off the data, or in a mode the batch lacks) count more. A sample exactly on a real
+    point gets weight 0 (log 0 is clamped to the smallest positive log, so a batch all on the data is uniform).
+    `samples` (B, ...) and `real` (R, ...) are flattened per sample; stacked seeds are not supported.
+    """
+    t = _check_positive(temperature, "temperature")
+    if not isinstance(samples, Tensor) or not isinstance(real, Tensor) or samples.dim() < 2 or real.dim() < 2 \
+            or samples.shape[1:] != real.shape[1:] or samples.shape[0] < 1 or real.shape[0] < 1:
+        shapes = [tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__ for x in (samples, real)]
+        raise ModeganError(f"distance weights need generated and real batches of one sample shape, got {shapes}")
+    fake, data = samples.detach().flatten(1), real.detach().flatten(1).to(samples.dtype)
+    d = torch.cdist(fake, data, compute_mode="donot_use_mm_for_euclid_dist").amin(-1)
+    return normalise(torch.log(d.clamp_min(torch.finfo(d.dtype).tiny)) / t)
 
 
 def top_k(scores: Tensor, rate: float) -> Tensor:
@@ -176,7 +198,16 @@ class SampleWeighting:
             raise choice_error("weighting role", role, ROLES)
         return self.names[role]
 
-    def _one(self, name: str, scores, per_sample_loss, step, data_weights) -> Tensor:
+    def _one(self, name: str, scores, per_sample_loss, step, data_weights, samples, real) -> Tensor:
+        if name == "distance":
+            if samples is None or real is None:
+                raise ModeganError("weighting 'distance' needs the generated and the real batch; this trainer "
+                                   "does not pass them")
+            w = distance(samples, real, self.temperature)
+            if w.shape != scores.shape:
+                raise ModeganError(f"weighting 'distance' gives one weight per sample ({w.shape[-1]}), but the "
+                                   f"term has {scores.shape[-1]} scores (packed discriminator?)")
+            return w
         if name == "density_ratio":
             return density_ratio(scores, self.temperature, self.detach)
         if name == "hard":
@@ -188,13 +219,17 @@ class SampleWeighting:
         return fixed(data_weights, self_normalised=name == "data_sn")
 
     def weights(
-        self, role: str, *, scores: Tensor, per_sample_loss: Tensor, step: int, data_weights: Tensor | None = None
+        self, role: str, *, scores: Tensor, per_sample_loss: Tensor, step: int, data_weights: Tensor | None = None,
+        samples: Tensor | None = None, real: Tensor | None = None,
     ) -> Tensor | None:
-        """Mean-1 weights (B,) for this role's term, or None when the role is unweighted."""
+        """Mean-1 weights (B,) for this role's term, or None when the role is unweighted.
+
+        `samples` (the term's generated batch) and `real` (the step's real batch) are read by 'distance' only.
+        """
         names = self._names(role)
         if not names:
             return None
-        parts = [self._one(n, scores, per_sample_loss, step, data_weights) for n in names]
+        parts = [self._one(n, scores, per_sample_loss, step, data_weights, samples, real) for n in names]
         w = parts[0] if len(parts) == 1 else combine(*parts)
         self._last[role] = w.detach()
         return w
