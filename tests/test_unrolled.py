@@ -368,3 +368,23 @@ def test_bad_arguments_are_user_errors():
         unrolled_generator_loss(D, opt, NS, fake, [fake], [fake, fake], 2)
     with pytest.raises(ModeganError, match=">= 0"):
         unrolled_generator_loss(D, opt, NS, fake, [], [], -1)
+
+
+def test_an_unrolled_run_written_before_the_objective_key_resumes_with_its_own_objective(tmp_path):
+    """Versions before scheme.unroll_objective trained the generated term only; their configs lack the key."""
+    import yaml
+
+    from modegan.config import build_config
+    from modegan.train.rundir import RunDir
+
+    run = RunDir(tmp_path / "r")
+    run.path.mkdir()
+    for objective, expected in ((None, "fake_only"), ("full", "full")):
+        data = build_config(preset="unrolled").to_dict()
+        if objective is None:
+            del data["scheme"]["unroll_objective"]
+        run.config.write_text(yaml.safe_dump(data))
+        assert run.read_config().scheme.unroll_objective == expected
+    data = build_config(preset="gan").to_dict()  # no unrolling: the key is left out and means nothing
+    run.config.write_text(yaml.safe_dump(data))
+    assert "unroll_objective" not in data["scheme"] and run.read_config().scheme.unroll_objective == "full"

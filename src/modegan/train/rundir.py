@@ -141,6 +141,9 @@ class RunDir:
             shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
             raise ModeganError(f"{self.config} is incomplete (missing {shown}); a run's config is written whole, "
                                "so the run cannot be resumed or evaluated from it")
+        scheme = data.get("scheme")
+        if isinstance(scheme, dict) and scheme.get("unroll") and "unroll_objective" not in scheme:
+            data["scheme"] = {**scheme, "unroll_objective": "fake_only"}  # what versions before the key trained
         try:
             return validate(from_dict(RunConfig, data))
         except ModeganError as e:
