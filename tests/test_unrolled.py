@@ -177,18 +177,21 @@ def test_adam_unroll_matches_finite_differences(k, warm):
     warm_up(D, opt, warm)
     reals, zs = batches(k)
     grads = g_grad(unrolled(D, G, opt, k, reals, zs), G)
-    eps = 1e-6
+    assert_central_difference(G, grads, lambda: unrolled(D, G, opt, k, reals, zs).item())
+
+
+def assert_central_difference(G, grads, value, eps=1e-6):
+    """Each entry of `grads` (dvalue/dθ_G) against (value(θ + eps) − value(θ − eps)) / 2 eps, one θ at a time."""
     for p, g in zip(G.parameters(), grads, strict=True):
         flat = p.data.view(-1)
         for j in range(flat.numel()):
             old = flat[j].item()
             flat[j] = old + eps
-            up = unrolled(D, G, opt, k, reals, zs).item()
+            up = value()
             flat[j] = old - eps
-            down = unrolled(D, G, opt, k, reals, zs).item()
+            down = value()
             flat[j] = old
-            fd = (up - down) / (2 * eps)
-            assert fd == pytest.approx(g.view(-1)[j].item(), rel=1e-4, abs=1e-8)
+            assert (up - down) / (2 * eps) == pytest.approx(g.view(-1)[j].item(), rel=1e-4, abs=1e-8)
 
 
 MM, WS = get_loss("minimax"), get_loss("wasserstein")
@@ -237,18 +240,7 @@ def test_surrogate_gradient_is_the_finite_difference_gradient_of_f_k(make, k, lo
     reals, zs = batches(k)
     ours = unrolled(D, G, opt, k, reals, zs, loss, objective)
     assert ours.item() == pytest.approx(f_k_by_torch(D, opt, G, loss, k, reals, zs, objective), rel=1e-10)
-    grads = g_grad(ours, G)
-    eps = 1e-6
-    for p, g in zip(G.parameters(), grads, strict=True):
-        flat = p.data.view(-1)
-        for j in range(flat.numel()):
-            old = flat[j].item()
-            flat[j] = old + eps
-            up = f_k_by_torch(D, opt, G, loss, k, reals, zs, objective)
-            flat[j] = old - eps
-            down = f_k_by_torch(D, opt, G, loss, k, reals, zs, objective)
-            flat[j] = old
-            assert (up - down) / (2 * eps) == pytest.approx(g.view(-1)[j].item(), rel=1e-4, abs=1e-8)
+    assert_central_difference(G, g_grad(ours, G), lambda: f_k_by_torch(D, opt, G, loss, k, reals, zs, objective))
 
 
 class LinearCritic(torch.nn.Module):

@@ -8,12 +8,9 @@ Seeds of one setting train as one batch of stacked models where the method allow
 
 from __future__ import annotations
 
-import fcntl
-import os
 import traceback
 import warnings
 from collections.abc import Callable
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +18,7 @@ from modegan.config import RunConfig, build_config, merge
 from modegan.errors import ModeganError
 from modegan.malloc import tune_malloc
 from modegan.train.batched import batch_unsupported, train_seeds
-from modegan.train.files import atomic_write
+from modegan.train.files import atomic_write, pid_lock
 from modegan.train.rundir import RunDir
 
 
@@ -207,28 +204,7 @@ def _indexed_job(job: tuple[int, tuple[list, bool]]) -> tuple[int, list[dict]]:
     return i, run_job(items, batch)
 
 
-@contextmanager
 def exclusive(out: Path):
     """One benchmark at a time in `out`: two would train the same run directories at once."""
-    out.mkdir(parents=True, exist_ok=True)
-    f = open(out / ".bench.lock", "a+")  # not truncated: it holds the running benchmark's PID
-    try:
-        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        f.seek(0)
-        holder = f.read().strip() or "unknown"
-        f.close()
-        raise ModeganError(f"another benchmark is running in {out} (PID {holder}); wait for it, or choose another "
-                           "--out") from None
-    try:
-        f.seek(0)
-        f.truncate()
-        f.write(f"{os.getpid()}\n")
-        f.flush()
-    except OSError:
-        pass  # the lock holds without the PID in it
-    try:
-        yield
-    finally:
-        fcntl.flock(f, fcntl.LOCK_UN)
-        f.close()
+    return pid_lock(out / ".bench.lock", lambda pid: f"another benchmark is running in {out} (PID {pid}); wait for "
+                    "it, or choose another --out")

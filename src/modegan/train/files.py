@@ -116,7 +116,35 @@ def remove_stale_tmp(directory: Path) -> None:
                 t.unlink(missing_ok=True)
 
 
-_held: dict[tuple[int, Path], list] = {}  # (pid, run dir) -> [open lock file, depth]: nested holds in one process
+@contextmanager
+def pid_lock(lock: Path, busy: Callable[[str], str]) -> Iterator[None]:
+    """An exclusive, non-blocking `flock` on the file `lock` (created with its directory) with this process's
+    PID written in it; when another process holds it, one ModeganError line: `busy(holder's PID)`."""
+    with writing(lock):
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    f = os.fdopen(fd, "r+")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = f.read().strip() or "unknown"
+        f.close()
+        raise ModeganError(busy(holder)) from None
+    try:
+        f.seek(0)
+        f.truncate()
+        f.write(f"{os.getpid()}\n")
+        f.flush()
+    except OSError:
+        pass  # the lock holds without the PID in it
+    try:
+        yield
+    finally:
+        fcntl.flock(f, fcntl.LOCK_UN)
+        f.close()
+
+
+_held: dict[tuple[int, Path], int] = {}  # (pid, run dir) -> depth: nested holds in one process
 
 
 @contextmanager
@@ -128,35 +156,16 @@ def run_lock(directory: Path) -> Iterator[None]:
         raise ModeganError(f"output path {directory} exists and is not a directory")
     key = (os.getpid(), directory.resolve())
     if key in _held:
-        _held[key][1] += 1
+        _held[key] += 1
         try:
             yield
         finally:
-            _held[key][1] -= 1
+            _held[key] -= 1
         return
-    lock = directory / LOCK
-    with writing(lock):
-        directory.mkdir(parents=True, exist_ok=True)
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
-    f = os.fdopen(fd, "r+")
-    try:
-        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        holder = f.read().strip() or "unknown"
-        f.close()
-        raise ModeganError(f"{directory} is in use by another modegan process (PID {holder}); wait for it to "
-                           "finish or stop it, or choose another --out") from None
-    try:
-        f.seek(0)
-        f.truncate()
-        f.write(f"{os.getpid()}\n")
-        f.flush()
-    except OSError:
-        pass  # the lock holds without the PID in it
-    _held[key] = [f, 1]
-    try:
-        yield
-    finally:
-        del _held[key]
-        fcntl.flock(f, fcntl.LOCK_UN)
-        f.close()
+    with pid_lock(directory / LOCK, lambda pid: f"{directory} is in use by another modegan process (PID {pid}); "
+                  "wait for it to finish or stop it, or choose another --out"):
+        _held[key] = 1
+        try:
+            yield
+        finally:
+            del _held[key]
