@@ -16,6 +16,7 @@ from typing import Any, Literal, Union
 
 import yaml
 
+from modegan import limits as lim
 from modegan.errors import ModeganError
 
 
@@ -299,8 +300,9 @@ def _coerce(value: Any, tp: Any, path: str) -> Any:
     raise ModeganError(f"{path}: unsupported config type {_type_name(tp)}")  # pragma: no cover
 
 
-def from_dict(cls: type, data: Any, path: str = "") -> Any:
-    """Build dataclass `cls` from a (possibly partial) mapping, rejecting unknown keys."""
+def _coerced_fields(cls: type, data: Any, path: str) -> dict:
+    """The fields of dataclass `cls` in a (possibly partial) mapping, each coerced to its type; unknown keys
+    and values of the wrong type are errors naming the dotted key."""
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -313,7 +315,12 @@ def from_dict(cls: type, data: Any, path: str = "") -> Any:
         if key not in names:
             raise ModeganError(f"unknown config key {full!r}; allowed: {', '.join(names)}")
         kwargs[key] = _coerce(value, hints[key], full)
-    return cls(**kwargs)
+    return kwargs
+
+
+def from_dict(cls: type, data: Any, path: str = "") -> Any:
+    """Build dataclass `cls` from a (possibly partial) mapping, rejecting unknown keys."""
+    return cls(**_coerced_fields(cls, data, path))
 
 
 def merge(base: dict, update: dict) -> dict:
@@ -369,22 +376,11 @@ def load_yaml(path: str | Path) -> dict:
     return data
 
 
-def check_types(data: Any, cls: type | None = None, path: str = "") -> None:
-    """Check every key and value of a (partial) nested config dict against the dataclasses, without building a
-    config: a bad override fails even where a CLI flag later sets the same key."""
-    cls = cls or RunConfig
-    if not isinstance(data, dict):
-        raise ModeganError(f"{path or 'config'}: expected a mapping of keys, got {data!r}")
-    hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
-    for key, value in data.items():
-        full = f"{path}.{key}" if path else str(key)
-        if key not in names:
-            raise ModeganError(f"unknown config key {full!r}; allowed: {', '.join(names)}")
-        if dataclasses.is_dataclass(hints[key]):
-            check_types(value, hints[key], full)
-        else:
-            _coerce(value, hints[key], full)
+def check_types(data: Any) -> None:
+    """Check every key and value of a (partial) nested config dict, without building the RunConfig (whose
+    data-dependent defaults need the whole config): a bad override fails even where a CLI flag later sets the
+    same key."""
+    _coerced_fields(RunConfig, data, "")
 
 
 def validate(cfg: RunConfig) -> RunConfig:
@@ -413,9 +409,12 @@ def validate(cfg: RunConfig) -> RunConfig:
 
 
 SEEDS = ("data.seed", "train.seed", "train.eval_seed")
-STEP_COUNTS = ("train.steps", "train.eval_every", "train.ckpt_every", "diwgan.ae_steps", "weighting.topk_every")
-COUNT_LIMITS = {"model.g_depth": "MAX_DEPTH", "model.d_depth": "MAX_DEPTH", "loss.n_critic": "MAX_N_CRITIC",
-                "scheme.unroll": "MAX_UNROLL", "train.threads": "MAX_THREADS"}
+COUNT_RANGES = {  # key: (smallest, largest) allowed
+    "train.steps": (1, lim.MAX_STEPS), "train.eval_every": (1, lim.MAX_STEPS), "train.ckpt_every": (0, lim.MAX_STEPS),
+    "diwgan.ae_steps": (1, lim.MAX_STEPS), "weighting.topk_every": (1, lim.MAX_STEPS),
+    "model.g_depth": (0, lim.MAX_DEPTH), "model.d_depth": (0, lim.MAX_DEPTH), "loss.n_critic": (1, lim.MAX_N_CRITIC),
+    "scheme.unroll": (0, lim.MAX_UNROLL), "train.threads": (1, lim.MAX_THREADS),
+}
 LEARNING_RATES = ("g_optim.lr", "d_optim.lr", "diwgan.ae_lr")
 SCALES = ("loss.clip", "loss.gp_weight", "loss.gp_center", "train.hq_threshold", "weighting.temperature",
           "diwgan.alpha")
@@ -427,16 +426,12 @@ BUILTIN_DIMS = {"cube27": 3}  # the other built-in toy datasets are 2-D
 def _validate_limits(cfg: RunConfig, flat: dict) -> None:
     """The fixed limits of `modegan.limits`: seeds, step counts, learning rates and scales, and the sizes of the
     largest tensors the config asks for (checked before anything is allocated)."""
-    from modegan import limits as lim
     from modegan.data.datasets import DATASETS
 
     for key in SEEDS:
         lim.check_seed(flat[key], key)
-    for key in STEP_COUNTS:
-        lim.check_int(flat[key], key, 0 if key == "train.ckpt_every" else 1, lim.MAX_STEPS)
-    for key, name in COUNT_LIMITS.items():
-        lim.check_int(flat[key], key, 0 if key in ("model.g_depth", "model.d_depth", "scheme.unroll") else 1,
-                      getattr(lim, name))
+    for key, (lo, hi) in COUNT_RANGES.items():
+        lim.check_int(flat[key], key, lo, hi)
     for key in LEARNING_RATES:
         if not 0 < flat[key] <= lim.MAX_LR:
             raise ModeganError(f"{key}: must be in (0, {lim.MAX_LR:g}], got {flat[key]}")

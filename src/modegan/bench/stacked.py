@@ -66,13 +66,11 @@ def plan_stacked(out: str | Path, *, methods: list[str] | None = None, settings:
     overrides = check_overrides(overrides, {**BENCH_KEYS, "data.name": "nothing (always stacked-mnist)",
                                             "data.dir": "--data-dir", "train.classifier": "--classifier"})
     clf = Path(classifier).expanduser() if classifier else default_classifier_path()
-    if not clf.is_file():
-        raise ModeganError(f"no MNIST classifier at {clf}; leave --classifier unset for the shipped one")
+    load_classifier(clf)  # the shipped one unless named; a missing, changed or foreign file fails here
     if data_dir is not None and not Path(data_dir).expanduser().is_dir():
         raise ModeganError(f"--data-dir {data_dir} does not exist or is not a directory")
     if data_dir is None and not os.environ.get(DATA_ENV):
         raise ModeganError(f"no data directory: pass --data-dir DIR or set ${DATA_ENV}")
-    load_classifier(clf)  # the shipped one unless named; a changed or foreign file fails before anything runs
     location = {"train": {"classifier": str(clf)}, **({"data": {"dir": data_dir}} if data_dir else {})}
     methods = list(STACKED_METHODS if methods is None else methods)
     groups = {SHORT[s]: (lambda m, label=SHORT[s]: setting_overrides(label, m)) for s in names}

@@ -94,11 +94,10 @@ def run_planned(p: BenchPlan, *, workers: int = 2, batch: bool = True, ray: str 
         started_ray = connect(ray)
     try:
         with exclusive(p.out):
-            with disk_errors(p.out / "bench.yaml"):
-                atomic_write(p.out / "bench.yaml", yaml.safe_dump(
-                    {"benchmark": p.name, "runs": len(p.specs), "setting": p.setting,
-                     "methods": list(dict.fromkeys(s.method for s in p.specs)),
-                     "groups": list(dict.fromkeys(s.dataset for s in p.specs))}, sort_keys=False).encode())
+            atomic_write(p.out / "bench.yaml", yaml.safe_dump(  # a failed write is one line (files.writing)
+                {"benchmark": p.name, "runs": len(p.specs), "setting": p.setting,
+                 "methods": list(dict.fromkeys(s.method for s in p.specs)),
+                 "groups": list(dict.fromkeys(s.dataset for s in p.specs))}, sort_keys=False).encode())
             execute(p.specs, workers=workers, batch=batch, ray=ray, on_done=done)
             rows = [_row(s, outcomes.get(str(s.path))) for s in p.specs]
             write_outputs(p.out, rows, p.title, p.setting)

@@ -47,6 +47,14 @@ def _first_line(e: Exception) -> str:
     return lines[0] if lines else type(e).__name__
 
 
+def state_dict_error(e: Exception) -> str:
+    """One line for a failed `load_state_dict`: torch's first specific line (a missing key, a size mismatch)."""
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    if isinstance(e, RuntimeError) and len(lines) > 1 and lines[0].startswith("Error(s) in loading state_dict"):
+        return lines[1]
+    return _first_line(e)
+
+
 def read_checkpoint(path: Path) -> dict:
     """The checkpoint's state, its layout and value types checked (not yet against the networks)."""
     if not path.is_file():
@@ -94,9 +102,7 @@ def restore(parts: Parts, state: dict, path: Path | str = CHECKPOINT) -> None:
     """Load `state` into `parts`; a state that does not fit them (another config) is one ModeganError line."""
 
     def mismatch(what: str, e: Exception | str) -> ModeganError:
-        detail = e if isinstance(e, str) else _first_line(e)
-        if isinstance(e, RuntimeError) and str(e).startswith("Error(s) in loading state_dict"):
-            detail = next((ln.strip() for ln in str(e).splitlines()[1:] if ln.strip()), detail)
+        detail = e if isinstance(e, str) else state_dict_error(e)
         return ModeganError(f"checkpoint {path} does not fit the run's config.yaml ({what}: {detail})")
 
     for k, m in parts.modules().items():

@@ -11,7 +11,7 @@ from modegan.limits import MAX_ELEMENTS, check_elements, check_int, check_seed, 
 from modegan.nets.dcgan import DCGANGenerator
 from modegan.nets.mlp import MLPGenerator
 from modegan.safetensors_file import read_safetensors
-from modegan.train.checkpoint import read_checkpoint
+from modegan.train.checkpoint import read_checkpoint, state_dict_error
 from modegan.train.parts import build_generator
 from modegan.train.rundir import RunDir
 
@@ -34,10 +34,8 @@ def load(run_dir: str | Path) -> MLPGenerator | DCGANGenerator:
     try:
         G.load_state_dict(weights)
     except (RuntimeError, KeyError, ValueError, TypeError) as e:
-        lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
-        detail = lines[1] if len(lines) > 1 and lines[0].startswith("Error(s) in loading") else \
-            (lines[0] if lines else type(e).__name__)
-        raise ModeganError(f"{source} does not fit the generator of the run's config.yaml ({detail})") from None
+        raise ModeganError(f"{source} does not fit the generator of the run's config.yaml "
+                           f"({state_dict_error(e)})") from None
     return G.eval()
 
 
