@@ -357,21 +357,33 @@ cases("classifier", [
 CASES = [(f"{command}: {argv}", argv, match) for command, rows in SWEEP.items() for argv, match in rows]
 
 
+TEXT_FILES = {  # name: content
+    "empty.yaml": "",
+    "comments.yaml": "# nothing here\n   # nor here\n",
+    "list.yaml": "- 1\n- 2\n",
+    "scalar.yaml": "3\n",
+    "section_list.yaml": "train: [1, 2]\n",
+    "section_scalar.yaml": "train: 1\n",
+    "unclosed.yaml": "train: {steps: 1\n",
+    "tabs.yaml": "train:\n\tsteps: 3\n",
+    "unknown_key.yaml": "trian: {steps: 3}\n",
+    "bad_value.yaml": "train: {steps: abc}\n",
+    "bad_mixture.yaml": "means: [[0, 0], [1]]\n",
+    "text.npy": "1,2\n3,4\n",
+    "empty.csv": "\n\n",
+    "header_only.csv": "x,y\n",
+    "ragged.csv": "x,y\n1,2\n3,4,5\n",
+    "words.csv": "x,y\n1,2\n3,four\n",
+    "nan.csv": "1,2\nnan,3\n4,5\n",
+}
+
+
 def _write_files(f):
     """The malformed inputs the sweep feeds in (config files, data files, a plain file, empty folders)."""
     f.mkdir(parents=True, exist_ok=True)
     (f / "binary.yaml").write_bytes(b"\xff\xfe\x00\x01train:\x9c\x80")
-    (f / "empty.yaml").write_text("")
-    (f / "comments.yaml").write_text("# nothing here\n   # nor here\n")
-    (f / "list.yaml").write_text("- 1\n- 2\n")
-    (f / "scalar.yaml").write_text("3\n")
-    (f / "section_list.yaml").write_text("train: [1, 2]\n")
-    (f / "section_scalar.yaml").write_text("train: 1\n")
-    (f / "unclosed.yaml").write_text("train: {steps: 1\n")
-    (f / "tabs.yaml").write_text("train:\n\tsteps: 3\n")
-    (f / "unknown_key.yaml").write_text("trian: {steps: 3}\n")
-    (f / "bad_value.yaml").write_text("train: {steps: abc}\n")
-    (f / "bad_mixture.yaml").write_text("means: [[0, 0], [1]]\n")
+    for name, text in TEXT_FILES.items():
+        (f / name).write_text(text)
     np.save(f / "flat.npy", np.arange(10.0))
     np.save(f / "cube.npy", np.zeros((4, 2, 2)))
     np.save(f / "strings.npy", np.array([["a", "b"], ["c", "d"]]))
@@ -380,12 +392,6 @@ def _write_files(f):
     np.save(f / "huge.npy", np.array([[0.0, 1.0], [1e300, 2.0]]))
     np.save(f / "one_row.npy", np.array([[0.0, 1.0]]))
     (f / "truncated.npy").write_bytes((f / "inf.npy").read_bytes()[:90])
-    (f / "text.npy").write_text("1,2\n3,4\n")
-    (f / "empty.csv").write_text("\n\n")
-    (f / "header_only.csv").write_text("x,y\n")
-    (f / "ragged.csv").write_text("x,y\n1,2\n3,4,5\n")
-    (f / "words.csv").write_text("x,y\n1,2\n3,four\n")
-    (f / "nan.csv").write_text("1,2\nnan,3\n4,5\n")
     (f / "binary.csv").write_bytes(b"\xff\xfe1,2\n\x80\x81\n")
     (f / "pts.csv").write_text("1,2\n3,4\n5,6\n")
     (f / "sub").mkdir(exist_ok=True)
