@@ -13,6 +13,24 @@ def tiny():
     }
 
 
+def pytest_addoption(parser):
+    parser.addoption("--device", default="cpu",
+                     help="device for the device tests (tests/test_device.py): cpu, cuda, cuda:N or mps")
+
+
+@pytest.fixture(scope="session")
+def device(request):
+    """The device the device tests train on (`pytest --device cuda`); skipped where the machine lacks it."""
+    from modegan.device import resolve_device
+    from modegan.errors import ModeganError
+
+    name = request.config.getoption("--device")
+    try:
+        return str(resolve_device(name))
+    except ModeganError as e:
+        pytest.skip(str(e))
+
+
 def pytest_configure(config):
     import torch
 

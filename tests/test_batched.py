@@ -118,8 +118,8 @@ def test_unsupported_preset_falls_back_to_separate_runs(tmp_path):
 def test_a_diverging_seed_does_not_stop_the_others(tmp_path, monkeypatch):
     build = run_module.build_parts
 
-    def poisoned(cfg, dim):  # seed 1 starts with a NaN weight: its very first losses are NaN
-        parts = build(cfg, dim)
+    def poisoned(cfg, dim, placement=None):  # seed 1 starts with a NaN weight: its very first losses are NaN
+        parts = build(cfg, dim, placement)
         if cfg.train.seed == 1:
             with torch.no_grad():
                 parts.G.net[0].weight[0, 0] = float("nan")

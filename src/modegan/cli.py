@@ -40,6 +40,8 @@ def train(
     resume: Path | None = typer.Option(None, help="continue the run in this directory"),
     overwrite: bool = typer.Option(False, help="replace a run already in --out"),
     progress: bool = typer.Option(True, help="show a progress bar"),
+    device: str | None = typer.Option(None, help="auto, cpu, cuda, cuda:N or mps (sets train.device; a resumed run "
+                                      "continues where it trained unless given)"),
 ):
     """Train one run and write its run directory."""
     from modegan.config import build_config
@@ -48,15 +50,15 @@ def train(
 
     if resume is not None:
         if overrides or preset or data or data_dir or seed is not None or config or out is not None:
-            raise ModeganError("--resume takes only --steps; the run's config.yaml fixes everything else")
+            raise ModeganError("--resume takes only --steps and --device; the run's config.yaml fixes everything else")
         if steps is not None:
             check_int(steps, "--steps", 1, MAX_STEPS)
-        summary = run_train(resume=resume, steps=steps, progress=progress)
+        summary = run_train(resume=resume, steps=steps, progress=progress, device=device)
     else:
         ov = _overrides(overrides, {"--data": ("data.name", data),
                                     "--data-dir": ("data.dir", None if data_dir is None else str(data_dir)),
                                     "--seed": ("train.seed", seed), "--steps": ("train.steps", steps),
-                                    "--preset": ("preset", preset)})
+                                    "--preset": ("preset", preset), "--device": ("train.device", device)})
         cfg = build_config(preset=preset, file=config, overrides=ov)
         if out is None:
             raise ModeganError("an output directory is needed (--out DIR)")
@@ -100,6 +102,7 @@ def eval_run(
     samples: int | None = typer.Option(None, help="number of generated samples (default: the run's)"),
     seed: int | None = typer.Option(None, help="evaluation seed (default: the run's)"),
     as_json: bool = typer.Option(False, "--json", help="print JSON instead of a table"),
+    device: str = typer.Option("cpu", help="where the generator runs: auto, cpu, cuda, cuda:N or mps"),
 ):
     """Evaluate a run's generator with the toy metrics."""
     from modegan.config import validate
@@ -117,7 +120,7 @@ def eval_run(
         cfg.train.eval_seed = seed
     validate(cfg)
     dataset = load_dataset(cfg.data.name, seed=cfg.data.seed, n_train=cfg.data.n_train)
-    metrics, _ = evaluate(load(run), dataset, cfg)
+    metrics, _ = evaluate(load(run, device), dataset, cfg)
     values = metric_values(metrics)
     protocol = {k: m.protocol for k, m in metrics.items()}
     if as_json:
@@ -132,6 +135,8 @@ def sample(
     n: int = typer.Option(1000, "-n", help="number of samples"),
     output: str = typer.Option(..., "-o", "--output", help="output .npy file"),
     seed: int = typer.Option(0, help="sampling seed"),
+    device: str = typer.Option("cpu", help="where the generator runs: auto, cpu, cuda, cuda:N or mps (the z are "
+                               "drawn on the CPU, so the samples do not depend on it beyond rounding)"),
 ):
     """Write samples from a run's generator to a .npy file."""
     import numpy as np
@@ -140,7 +145,7 @@ def sample(
     from modegan.train import sample as draw
 
     output = check_out_file(output, "-o", suffix=".npy")  # n, seed and the size are checked by `sample`
-    x = draw(run, n, seed).numpy()
+    x = draw(run, n, seed, device).numpy()
     output.parent.mkdir(parents=True, exist_ok=True)
     np.save(output, x)
     console.print(f"wrote {x.shape[0]} samples of dimension {x.shape[1]} to {output}")
@@ -208,11 +213,13 @@ def classifier_train(
     epochs: int = typer.Option(8, help="training epochs"),
     seed: int = typer.Option(0, help="initialisation and shuffling seed"),
     threads: int = typer.Option(2, help="torch CPU threads"),
+    device: str = typer.Option("cpu", help="where the net trains: auto, cpu, cuda, cuda:N or mps"),
 ):
     """Train your own MNIST CNN (60,000 training digits, checked on the 10,000 test digits) and save it."""
     import torch
 
     from modegan.data.images import load_mnist
+    from modegan.device import resolve_device
     from modegan.limits import MAX_EPOCHS, MAX_THREADS, check_int, check_out_file, check_seed
     from modegan.metrics.classifier import TARGET_ACCURACY, is_shipped, train_classifier, trained_classifier_path
 
@@ -224,11 +231,12 @@ def classifier_train(
         raise ModeganError(f"--out {path} is the shipped classifier; save your own elsewhere")
     if data_dir is not None and not data_dir.is_dir():
         raise ModeganError(f"--data-dir {data_dir} does not exist or is not a directory")
+    place = resolve_device(device, "--device")
     train_set, test_set = load_mnist(data_dir, split="train"), load_mnist(data_dir, split="test")
     torch.set_num_threads(threads)
     command = f"modegan classifier train --data-dir DIR --epochs {epochs} --seed {seed} --threads {threads}"
     clf = train_classifier(train_set, test_set, epochs=epochs, generator=torch.Generator().manual_seed(seed),
-                           path=path, log=console.print, command=command)
+                           path=path, log=console.print, command=command, device=place)
     console.print(f"test accuracy {clf.accuracy:.4f} on {test_set.n} digits after {clf.protocol['train_seconds']} s "
                   f"({threads} threads); saved to {clf.path}\nsha256 {clf.sha256}\n"
                   f"use it with train.classifier={clf.path} (the shipped classifier is the default)", highlight=False)
@@ -302,13 +310,15 @@ def bench_mog(
     workers: int = typer.Option(2, help="local processes, one torch thread each"),
     batch: bool = typer.Option(True, help="train the seeds of a setting as one batch of stacked models"),
     ray: str | None = typer.Option(None, help="a Ray cluster address, or 'local' to start one here"),
+    device: str | None = typer.Option(None, help="auto, cpu, cuda, cuda:N or mps (default: train.device, auto)"),
 ):
     """Train methods x datasets x seeds; write results.csv, results.md and report.html. Rerun to resume."""
     from modegan.bench.mog import plan_mog
     from modegan.config import parse_overrides
 
     plan = plan_mog(out, methods=_opt_names(methods, "--methods"), datasets=_opt_names(datasets, "--datasets"),
-                    seeds=seeds, steps=steps, eval_every=eval_every or None, overrides=parse_overrides(overrides or []))
+                    seeds=seeds, steps=steps, eval_every=eval_every or None, overrides=parse_overrides(overrides or []),
+                    device=device)
     _run_bench(plan, workers=workers, batch=batch, ray=ray)
 
 
@@ -326,6 +336,7 @@ def bench_stacked(
     classifier: str | None = typer.Option(None, help="MNIST classifier file (default: the cached one)"),
     workers: int = typer.Option(1, help="local processes"),
     ray: str | None = typer.Option(None, help="a Ray cluster address, or 'local' to start one here"),
+    device: str | None = typer.Option(None, help="auto, cpu, cuda, cuda:N or mps (default: train.device, auto)"),
 ):
     """Stacked MNIST (1000 modes) in the VEEGAN and Unrolled settings; outputs and resume as bench mog."""
     from modegan.bench.stacked import plan_stacked
@@ -334,7 +345,7 @@ def bench_stacked(
     plan = plan_stacked(out, methods=_opt_names(methods, "--methods"), settings=_names(settings, "--settings"),
                         seeds=seeds, steps=steps,
                         eval_every=eval_every or None, data_dir=data_dir, classifier=classifier,
-                        overrides=parse_overrides(overrides or []))
+                        overrides=parse_overrides(overrides or []), device=device)
     _run_bench(plan, workers=workers, ray=ray)
 
 

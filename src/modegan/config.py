@@ -145,6 +145,8 @@ class TrainConfig:
     threads: int = 1  # torch CPU threads while training; tiny MLPs gain nothing from more, and lose under load
     plots: bool = True  # a PNG of samples over the real data at each evaluation
     tensorboard: bool = False  # also log to runs/x/tensorboard (pip install 'modegan[tensorboard]')
+    device: str = "auto"  # auto | cpu | cuda | cuda:N | mps (modegan.device); auto: cuda if available, else cpu
+    precision: Literal["fp32", "bf16"] = "fp32"  # bf16: autocast of image networks' forward passes (modegan.device)
     # Images only (left out of toy configs):
     feature_samples: int | None = None  # FD/KID/PRDC sample count; default min(10,000, eval_samples)
     classifier: str | None = None  # MNIST classifier file; default modegan.metrics.classifier.default_classifier_path()
@@ -193,6 +195,8 @@ TOY_OMITTED = {
 UNUSED_OMITTED = {
     "scheme.unroll_objective": (lambda cfg: cfg.scheme.unroll > 0, "full"),
     "model.gp_d_norm": (lambda cfg: cfg.model.arch == "dcgan" and cfg.loss.gp_weight > 0, "layer"),
+    "train.device": (lambda cfg: False, "auto"),
+    "train.precision": (lambda cfg: False, "fp32"),
 }
 
 
@@ -402,6 +406,9 @@ def validate(cfg: RunConfig) -> RunConfig:
             raise ModeganError(f"{opt}.betas: each must be in [0, 1), got {[b1, b2]}")
     if cfg.train.batch_size < 2 and cfg.model.g_norm == "batch":
         raise ModeganError("model.g_norm: batch norm needs train.batch_size >= 2")
+    from modegan.device import check_device_name
+
+    check_device_name(cfg.train.device)
     _validate_limits(cfg, flat)
     _validate_weighting(cfg.weighting)
     _validate_combination(cfg)
@@ -617,6 +624,9 @@ def _validate_meaning(cfg: RunConfig) -> None:
                            "batch statistics (Gulrajani et al. 2017, §4); allowed: model.d_norm=layer or none")
     if m.gp_d_norm != "layer" and not (m.arch == "dcgan" and lc.gp_weight > 0):
         raise ModeganError("model.gp_d_norm applies only to DCGAN discriminators with loss.gp_weight > 0")
+    if cfg.train.precision != "fp32" and m.arch != "dcgan":
+        raise ModeganError(f"train.precision={cfg.train.precision} applies to image runs (model.arch dcgan); toy MLPs "
+                           "are bound by latency, not arithmetic, and train in fp32")
     if "distance" in (*w.gen, *w.disc_fake) and s.pack > 1:
         raise ModeganError("weighting 'distance' is per generated sample; with scheme.pack > 1 the discriminator "
                            "scores packs, so the two do not combine")

@@ -25,7 +25,7 @@ DEFAULT_SEEDS = 10  # benchmarks.md §2
 
 def plan_mog(out: str | Path, *, methods: list[str] | None = None, datasets: list[str] | None = None,
              seeds: int = DEFAULT_SEEDS, steps: int = DEFAULT_STEPS, eval_every: int | None = None,
-             overrides: dict | None = None) -> BenchPlan:
+             overrides: dict | None = None, device: str | None = None) -> BenchPlan:
     """Resolve and check every run's config; bad names or values fail here, before anything trains."""
     datasets = list(MOG_DATASETS if datasets is None else datasets)
     if not datasets:
@@ -40,7 +40,7 @@ def plan_mog(out: str | Path, *, methods: list[str] | None = None, datasets: lis
     return make_plan(
         "mog", "Mixture-of-Gaussians benchmark", out, methods=list(PRESETS if methods is None else methods),
         groups=groups, seeds=seeds, steps=steps, eval_every=eval_every, overrides=overrides,
-        reserved={"data.name": "--datasets"},
+        reserved={"data.name": "--datasets"}, device=device,
         setting="shared networks of benchmarks.md §3 (G 3x128 ReLU, D 2x128 ReLU, z 2, batch 256); per-method "
         "optimisers from the presets.")
 

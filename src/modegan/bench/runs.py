@@ -129,8 +129,8 @@ def _train_specs(specs: list[RunSpec], batch: bool) -> list[dict]:
     for s in specs:
         try:
             RunDir(s.path).error.unlink(missing_ok=True)
-            if state(s) == "resume":
-                summary = train(resume=s.path)
+            if state(s) == "resume":  # on the benchmark's --device if it names one, else where it trained
+                summary = train(resume=s.path, device=None if s.cfg.train.device == "auto" else s.cfg.train.device)
             else:
                 summary = train(s.cfg, out=s.path, overwrite=True)
             results.append(_outcome(s.path, summary))

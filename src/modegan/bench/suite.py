@@ -15,6 +15,7 @@ import yaml
 from modegan.bench.results import Row, collect, failed_row, markdown, read_row, write_csv
 from modegan.bench.runs import RunSpec, exclusive, execute, plan
 from modegan.config import check_types, flatten, merge
+from modegan.device import resolve_device
 from modegan.errors import ModeganError
 from modegan.limits import MAX_BENCH_SEEDS, MAX_STEPS, MAX_WORKERS, check_int, check_out_dir
 from modegan.presets import get_preset
@@ -33,7 +34,7 @@ class BenchPlan:
 
 # Config keys a benchmark sets itself: an override of one would be silently replaced, so it is an error.
 BENCH_KEYS = {"train.steps": "--steps", "train.eval_every": "--eval-every", "train.seed": "--seeds",
-              "train.plots": "nothing (a benchmark always plots)", "preset": "--methods"}
+              "train.plots": "nothing (a benchmark always plots)", "preset": "--methods", "train.device": "--device"}
 
 
 def check_workers(workers: int) -> int:
@@ -52,9 +53,10 @@ def check_overrides(overrides: dict | None, reserved: dict[str, str]) -> dict:
 
 def make_plan(name: str, title: str, out: str | Path, *, methods: list[str], groups: dict, seeds: int,
               steps: int, eval_every: int | None, overrides: dict | None, setting: str,
-              reserved: dict[str, str] | None = None) -> BenchPlan:
+              reserved: dict[str, str] | None = None, device: str | None = None) -> BenchPlan:
     """Check names, counts, the output directory and the overrides, then resolve every run's config (which
-    checks every value). Nothing is written."""
+    checks every value). Nothing is written. `device` (train.device of every run) is where the runs train,
+    not what they are: it is left out of the setting's text and hashes, and each summary records it."""
     out = check_out_dir(out)
     if not methods:
         raise ModeganError("no methods given; allowed: the presets (`modegan presets`)")
@@ -69,6 +71,9 @@ def make_plan(name: str, title: str, out: str | Path, *, methods: list[str], gro
     ov = merge(overrides, {"train": {"steps": steps, "eval_every": every, "plots": True}})
     extra = f" Overrides for every run: {overrides}." if overrides else ""
     text = f"{steps} generator steps, seeds 0..{seeds - 1} ({seeds}); {setting}{extra}"
+    if device is not None:
+        resolve_device(device, "--device")  # a device this machine lacks fails before anything is written
+        ov = merge(ov, {"train": {"device": device}})
     return BenchPlan(name, title, text, out, plan(out, methods, groups, list(range(seeds)), ov))
 
 

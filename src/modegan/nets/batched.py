@@ -87,7 +87,7 @@ class BatchedGenerator(_Stacked):
 
     def sample_z(self, n: int, generators: list[torch.Generator]) -> Tensor:
         """Each seed's z drawn from its own generator, exactly as `MLPGenerator.sample_z` draws it."""
-        return torch.stack([torch.randn(n, self.z_dim, generator=g) for g in generators])
+        return torch.stack([torch.randn(n, self.z_dim, generator=g, device=g.device) for g in generators])
 
 
 class BatchedDiscriminator(_Stacked):

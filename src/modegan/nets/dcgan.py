@@ -94,8 +94,9 @@ class DCGANGenerator(nn.Module):
         return self.net(z.reshape(z.shape[0], self.z_dim, 1, 1))
 
     def sample_z(self, n: int, generator: torch.Generator) -> Tensor:
+        """Drawn on the generator's device, then moved to the network's (evaluation draws on the CPU)."""
         device = next(self.parameters()).device
-        return torch.randn(n, self.z_dim, generator=generator, device=device)
+        return torch.randn(n, self.z_dim, generator=generator, device=generator.device).to(device)
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator) -> Tensor:

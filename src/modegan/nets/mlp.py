@@ -59,8 +59,9 @@ class MLPGenerator(nn.Module):
         return self.net(z)
 
     def sample_z(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        """Drawn on the generator's device, then moved to the network's (evaluation draws on the CPU)."""
         device = next(self.parameters()).device
-        return torch.randn(n, self.z_dim, generator=generator, device=device)
+        return torch.randn(n, self.z_dim, generator=generator, device=generator.device).to(device)
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:

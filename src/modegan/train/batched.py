@@ -48,9 +48,11 @@ from modegan.train.run import (
     eval_due,
     open_parts,
     restoring_torch_threads,
+    resume_placement,
     run_dataset,
     short_metrics,
     train,
+    training_data,
 )
 from modegan.train.rundir import RunDir
 from modegan.train.steps import batch_indices, critic_loss, term_weights, update_critic
@@ -190,7 +192,7 @@ class _Seed:
 def _without(cfg: RunConfig, train_key: str) -> dict:
     """The config as a dict with one train key blanked, to compare configs that may differ only there."""
     d = cfg.to_dict()
-    d["train"] = {**d["train"], train_key: None}
+    d["train"] = {**d["train"], train_key: None, "device": None}  # where a run trains is not what it is
     return d
 
 
@@ -271,8 +273,10 @@ def _train_seeds(cfgs: list[RunConfig], outs: list[str | Path], overwrite: bool,
 def _train_batch(seeds: list[_Seed], dataset: ToyDataset, overwrite: bool, progress: bool) -> dict[int, dict]:
     """Train seeds that all start at the same step as one stacked batch; returns their summaries by index."""
     start = 0 if seeds[0].state is None else seeds[0].state["step"]
+    placement = resume_placement(seeds[0].cfg, seeds[0].state, None)
+    train_set, train_weights = training_data(dataset, placement)
     for s in seeds:
-        s.parts = open_parts(s.cfg, dataset, s.run, s.state, overwrite or s.fresh)
+        s.parts = open_parts(s.cfg, dataset, s.run, s.state, overwrite or s.fresh, placement)
         s.rec = Recorder(s.run, s.cfg, dataset, s.parts, start, 0.0 if s.state is None else s.state["elapsed_s"])
     everyone, results = list(seeds), {}
     tc = seeds[0].cfg.train
@@ -298,7 +302,7 @@ def _train_batch(seeds: list[_Seed], dataset: ToyDataset, overwrite: bool, progr
     try:
         with ProgressBar(progress, tc.steps, start, label) as bar:
             for step in range(start + 1, tc.steps + 1):
-                out = batched_train_step(bp, dataset.train, tc.batch_size, dataset.weights)
+                out = batched_train_step(bp, train_set, tc.batch_size, train_weights)
                 sums.add(out)
                 finite = torch.isfinite(out["d_loss"]) & torch.isfinite(out["g_loss"])
                 if not bool(finite.all()):

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 
+from modegan.device import load_generator_state
 from modegan.errors import ModeganError
 from modegan.train.files import atomic_write
 from modegan.train.parts import Parts
@@ -37,6 +38,7 @@ def save_checkpoint(path: Path, parts: Parts, step: int, elapsed_s: float) -> No
             "modules": {k: m.state_dict() for k, m in parts.modules().items()},
             "optimizers": {k: o.state_dict() for k, o in parts.optimizers().items()},
             "rng": {"train": parts.rng.get_state()},
+            "device": parts.placement.name,  # where it trained: a resume continues there (modegan.device)
         },
         path,
     )
@@ -62,7 +64,7 @@ def read_checkpoint(path: Path) -> dict:
     if path.stat().st_size == 0:
         raise ModeganError(f"checkpoint {path} is empty (0 bytes)")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(path, map_location="cpu", weights_only=True)  # any device's file, on any machine
     except Exception as e:  # noqa: BLE001 - truncated, corrupt or foreign file: torch raises many types
         raise ModeganError(f"cannot read checkpoint {path} (truncated or not a checkpoint): "
                            f"{type(e).__name__}: {_first_line(e)}") from None
@@ -96,6 +98,8 @@ def _check_layout(state: dict, path: Path) -> None:
     rng = state.get("rng")
     if not isinstance(rng, dict) or not isinstance(rng.get("train"), torch.Tensor) or rng["train"].dtype != torch.uint8:
         raise bad("'rng.train' must be a generator state (a uint8 tensor)")
+    if not isinstance(state.get("device", "cpu"), str):
+        raise bad(f"'device' must be a device name, got {state['device']!r}")
 
 
 def restore(parts: Parts, state: dict, path: Path | str = CHECKPOINT) -> None:
@@ -129,7 +133,7 @@ def restore(parts: Parts, state: dict, path: Path | str = CHECKPOINT) -> None:
                         raise mismatch(f"optimizer {k}", f"{name} of shape {tuple(v.shape)} for a parameter "
                                        f"of shape {tuple(p.shape)}")
     try:
-        parts.rng.set_state(state["rng"]["train"])
+        load_generator_state(parts.rng, state["rng"]["train"], state.get("device"))
     except (RuntimeError, ValueError, TypeError) as e:
         raise mismatch("rng", e) from None
     parts.step = state["step"]

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import torch
 
+from modegan.device import resolve_device, to_host
 from modegan.errors import ModeganError
 from modegan.limits import MAX_ELEMENTS, check_elements, check_int, check_seed, per_sample_elements
 from modegan.nets.dcgan import DCGANGenerator
@@ -16,8 +17,10 @@ from modegan.train.parts import build_generator
 from modegan.train.rundir import RunDir
 
 
-def load(run_dir: str | Path) -> MLPGenerator | DCGANGenerator:
-    """The run's generator in eval mode: final weights if the run finished, else its latest checkpoint."""
+def load(run_dir: str | Path, device: str | torch.device = "cpu") -> MLPGenerator | DCGANGenerator:
+    """The run's generator in eval mode on `device` (default the CPU, whatever the run trained on; "auto" and
+    the other names of `modegan.device`): final weights if the run finished, else its latest checkpoint."""
+    device = device if isinstance(device, torch.device) else resolve_device(device, "device")
     run = RunDir(run_dir)
     cfg = run.read_config()
     c, size = cfg.data.channels, cfg.data.image_size
@@ -36,7 +39,7 @@ def load(run_dir: str | Path) -> MLPGenerator | DCGANGenerator:
     except (RuntimeError, KeyError, ValueError, TypeError) as e:
         raise ModeganError(f"{source} does not fit the generator of the run's config.yaml "
                            f"({state_dict_error(e)})") from None
-    return G.eval()
+    return G.eval().to(device)
 
 
 def _data_dim(run: RunDir) -> int:
@@ -49,8 +52,9 @@ def _data_dim(run: RunDir) -> int:
     return dim
 
 
-def sample(run_dir: str | Path, n: int, seed: int = 0) -> torch.Tensor:
-    """`n` samples from the run's generator, drawn with `seed`."""
+def sample(run_dir: str | Path, n: int, seed: int = 0, device: str | torch.device = "cpu") -> torch.Tensor:
+    """`n` samples from the run's generator, drawn with `seed` (z on the CPU, so the same on every device);
+    the generator runs on `device`, the samples come back on the CPU."""
     check_int(n, "number of samples (-n)", 1, MAX_ELEMENTS)
     check_seed(seed, "sampling seed (--seed)")
     cfg = RunDir(run_dir).read_config()
@@ -58,4 +62,4 @@ def sample(run_dir: str | Path, n: int, seed: int = 0) -> torch.Tensor:
     dim = d.channels * d.image_size**2 if m.arch == "dcgan" else 1
     check_elements(f"{n:,} samples", n * per_sample_elements(m.arch, m.g_width, m.z_dim, dim, d.image_size),
                    "the samples through the generator; draw fewer at a time")
-    return load(run_dir).sample(n, torch.Generator().manual_seed(seed))
+    return to_host(load(run_dir, device).sample(n, torch.Generator().manual_seed(seed)))

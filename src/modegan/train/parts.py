@@ -15,6 +15,7 @@ from torch import nn
 
 from modegan.config import OptimConfig, RunConfig
 from modegan.data.images import ImageDataset
+from modegan.device import Placement
 from modegan.losses.adversarial import AdversarialLoss, get_loss
 from modegan.nets.dcgan import DCGANDiscriminator, DCGANGenerator
 from modegan.nets.mlp import MLPDiscriminator, MLPGenerator
@@ -31,12 +32,13 @@ class Parts:
     d_opt: torch.optim.Optimizer
     loss: AdversarialLoss
     cfg: RunConfig
-    rng: torch.Generator  # every random draw of training: z, data batches, GP interpolation
+    rng: torch.Generator  # every random draw of training: z, data batches, GP interpolation (on the device)
     weighting: SampleWeighting | None = None
     diwgan: DualImportanceLoss | None = None
     F: Reconstructor | ConvReconstructor | None = None  # VEEGAN's reconstructor x -> z
     f_opt: torch.optim.Optimizer | None = None
     step: int = 0  # generator steps taken (schedules such as top-k read it)
+    placement: Placement = Placement(torch.device("cpu"))  # the run's device and precision
 
     def modules(self) -> dict[str, nn.Module]:
         """Everything with state to checkpoint (DIWGAN's buffers: history, targets; not its frozen encoder)."""
@@ -115,13 +117,15 @@ def build_weighting(cfg: RunConfig) -> SampleWeighting | None:
     )
 
 
-def build_parts(cfg: RunConfig, data_dim: int) -> Parts:
-    """Networks are initialised from `train.seed` inside a forked RNG, so the global RNG is untouched."""
+def build_parts(cfg: RunConfig, data_dim: int, placement: Placement | None = None) -> Parts:
+    """Networks are initialised from `train.seed` inside a forked RNG, so the global RNG is untouched, on the
+    CPU (the same initial weights on every device), then moved to the run's device."""
+    placement = placement or Placement.of(cfg)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.train.seed)
-        G = build_generator(cfg, data_dim)
-        D = build_discriminator(cfg, data_dim)
-        F = build_reconstructor(cfg, data_dim) if cfg.scheme.veegan else None
+        G = build_generator(cfg, data_dim).to(placement.device)
+        D = build_discriminator(cfg, data_dim).to(placement.device)
+        F = build_reconstructor(cfg, data_dim).to(placement.device) if cfg.scheme.veegan else None
     return Parts(
         G=G,
         D=D,
@@ -129,10 +133,11 @@ def build_parts(cfg: RunConfig, data_dim: int) -> Parts:
         d_opt=build_optimizer(D.parameters(), cfg.d_optim),
         loss=get_loss(cfg.loss.type),
         cfg=cfg,
-        rng=torch.Generator().manual_seed(cfg.train.seed + 1),
+        rng=placement.generator(cfg.train.seed + 1),
         weighting=build_weighting(cfg),
         F=F,
         f_opt=build_optimizer(F.parameters(), cfg.g_optim) if F is not None else None,
+        placement=placement,
     )
 
 
@@ -150,6 +155,10 @@ def diwgan_data(train: torch.Tensor | ImageDataset, seed: int) -> torch.Tensor:
     return train.batch(idx).reshape(n, -1)
 
 
+def _on(x: torch.Tensor, device: torch.device) -> torch.Tensor:
+    return x if x.device == device else x.to(device)
+
+
 def attach_diwgan(parts: Parts, train: torch.Tensor | ImageDataset, cache_dir: Path | None) -> None:
     """DIWGAN's phase 0: pretrain (or load the cached) autoencoder, freeze it, choose the targets.
 
@@ -159,7 +168,8 @@ def attach_diwgan(parts: Parts, train: torch.Tensor | ImageDataset, cache_dir: P
     bw = d.bandwidth if d.bandwidth in ("scott", "silverman") else float(d.bandwidth)
     image = None if isinstance(train, torch.Tensor) else train.shape
     parts.diwgan = build_diwgan(
-        diwgan_data(train, cfg.train.seed + 3), latent=d.encoder, image_shape=image, latent_dim=d.latent_dim,
+        _on(diwgan_data(train, cfg.train.seed + 3), parts.placement.device), latent=d.encoder, image_shape=image,
+        latent_dim=d.latent_dim,
         ae_steps=d.ae_steps, ae_lr=d.ae_lr,
         batch_size=cfg.train.batch_size, n_targets=d.n_targets or cfg.train.batch_size, targets=d.targets,
         cache_dir=cache_dir, generator=torch.Generator().manual_seed(cfg.train.seed + 2),

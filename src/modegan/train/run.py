@@ -16,6 +16,8 @@ from safetensors.torch import save as safetensors_bytes
 import modegan
 from modegan.config import RunConfig, config_from_any
 from modegan.data import ImageDataset, ToyDataset, load_dataset
+from modegan.data.images import ImagesOn
+from modegan.device import Placement, resolve_device, to_host
 from modegan.errors import ModeganError
 from modegan.limits import MAX_STEPS, check_int
 from modegan.metrics import evaluate_toy
@@ -34,14 +36,15 @@ class TrainingDiverged(ModeganError):
     """A loss, parameter or sample became NaN or Inf."""
 
 
-LOCATION_KEYS = (("data", "dir"), ("train", "classifier"))
+LOCATION_KEYS = (("data", "dir"), ("train", "classifier"), ("train", "device"))
 SAMPLE_CHUNK = 1_000
 GRID_IMAGES = 64
 
 
 def config_hash(cfg: RunConfig) -> str:
-    """Hash of the resolved config, without where files live (data.dir, train.classifier): the data and the
-    classifier are identified by the checksums that the summary and every metric's protocol record."""
+    """Hash of the resolved config, without where files live (data.dir, train.classifier) and where it trains
+    (train.device): the data and the classifier are identified by the checksums that the summary and every
+    metric's protocol record, and the device by the summary."""
     d = cfg.to_dict()
     for section, key in LOCATION_KEYS:
         d[section].pop(key, None)
@@ -61,15 +64,16 @@ def evaluate(
     """Metrics on `eval_samples` samples drawn with the fixed evaluation seed (benchmarks.md §2, §4–5).
 
     Images: `evaluate_images` (modes/kl or digit metrics with the MNIST classifier, FD/KID/PRDC on the first
-    `feature_samples`); the classifier is loaded (`run_classifier`) when not given."""
+    `feature_samples`); the classifier is loaded (`run_classifier`) when not given. G may be on any device:
+    its z are drawn on the CPU with the evaluation seed, and the metrics are computed on the host."""
     rng = torch.Generator().manual_seed(cfg.train.eval_seed)
     was_training = G.training
     G.eval()
     if isinstance(dataset, ImageDataset):
         n = cfg.train.eval_samples
-        samples = torch.cat([G.sample(min(SAMPLE_CHUNK, n - i), rng) for i in range(0, n, SAMPLE_CHUNK)])
+        samples = torch.cat([to_host(G.sample(min(SAMPLE_CHUNK, n - i), rng)) for i in range(0, n, SAMPLE_CHUNK)])
     else:
-        samples = G.sample(cfg.train.eval_samples, rng)
+        samples = to_host(G.sample(cfg.train.eval_samples, rng))
     G.train(was_training)
     if not torch.isfinite(samples).all():
         raise TrainingDiverged("the generator produced NaN or Inf samples")
@@ -160,8 +164,11 @@ class Recorder:
                  elapsed0: float):
         self.run, self.cfg, self.dataset = run, cfg, dataset
         self.classifier = run_classifier(cfg, dataset)  # before training, so a missing one fails fast
+        if self.classifier is not None:
+            self.classifier.to(parts.placement.device)
         self.base = {
             "preset": cfg.preset, "dataset": dataset.describe(), "config_hash": config_hash(cfg),
+            "device": parts.placement.name, "precision": parts.placement.precision,
             "versions": {"modegan": modegan.__version__, "torch": torch.__version__},
         }
         if parts.diwgan is not None:
@@ -237,7 +244,7 @@ class Recorder:
         """Write the final generator and the summary."""
         cfg, run = self.cfg, self.run
         atomic_write(run.generator, safetensors_bytes(
-            {k: v.contiguous() for k, v in G.state_dict().items()},
+            {k: to_host(v).contiguous() for k, v in G.state_dict().items()},
             metadata={"config": json.dumps(cfg.to_dict()), "step": str(cfg.train.steps)},
         ))
         last_record = self.last_record or (run.read_metrics() or [None])[-1]
@@ -288,8 +295,19 @@ def run_dataset(cfg: RunConfig) -> ToyDataset | ImageDataset:
 
 
 def training_set(dataset: ToyDataset | ImageDataset) -> torch.Tensor | ImageDataset:
-    """What `train_step` draws batches from: the toy tensor itself, or the image dataset."""
+    """The training data on the host: the toy tensor itself, or the image dataset."""
     return dataset if isinstance(dataset, ImageDataset) else dataset.train
+
+
+def training_data(dataset: ToyDataset | ImageDataset, placement: Placement
+                  ) -> tuple[torch.Tensor | ImagesOn, torch.Tensor | None]:
+    """What `train_step` draws batches from, on the run's device: the toy tensor (and its importance weights,
+    if any), or the image rows (`ImagesOn`)."""
+    device = placement.device
+    if isinstance(dataset, ImageDataset):
+        return ImagesOn(dataset, device), None
+    weights = dataset.weights.to(device) if dataset.weights is not None else None
+    return dataset.train.to(device), weights
 
 
 def data_dim(dataset: ToyDataset | ImageDataset) -> int:
@@ -297,9 +315,9 @@ def data_dim(dataset: ToyDataset | ImageDataset) -> int:
 
 
 def open_parts(cfg: RunConfig, dataset: ToyDataset | ImageDataset, run: RunDir, state: dict | None,
-               overwrite: bool) -> Parts:
+               overwrite: bool, placement: Placement | None = None) -> Parts:
     """The parts of a new run (run directory created, step-0 checkpoint written) or of a resumed one."""
-    parts = build_parts(cfg, data_dim(dataset))
+    parts = build_parts(cfg, data_dim(dataset), placement)
     if state is None:
         run.create(cfg, overwrite)
     if cfg.diwgan.enabled:
@@ -312,6 +330,16 @@ def open_parts(cfg: RunConfig, dataset: ToyDataset | ImageDataset, run: RunDir, 
         run.truncate_metrics(state["step"])
         run.write_config(cfg)
     return parts
+
+
+def check_finite(losses: dict[str, torch.Tensor], every: int) -> None:
+    """Raise TrainingDiverged if a loss is NaN or Inf: this step's (on the CPU, every step) or, on an
+    accelerator, any step's since the last check (their running sums), which costs one sync per check."""
+    if all(math.isfinite(v.item()) for v in (losses["d_loss"], losses["g_loss"])):
+        return
+    bad = [k for k, v in losses.items() if not math.isfinite(v.item())]
+    when = "" if every == 1 else f" (checked every {every} steps off the CPU)"
+    raise TrainingDiverged(f"{', '.join(bad)} became non-finite{when}")
 
 
 def eval_due(step: int, tc) -> bool:
@@ -327,6 +355,7 @@ def train(
     steps: int | None = None,
     overwrite: bool = False,
     progress: bool = False,
+    device: str | torch.device | None = None,
 ) -> dict:
     """Train a run and return its summary (also written to `summary.json`).
 
@@ -336,28 +365,48 @@ def train(
     before its first checkpoint (a config, no checkpoint, no evaluation) has nothing to lose: resuming it
     starts it again from step 0.
 
+    `device` overrides train.device (auto, cpu, cuda, cuda:N, mps: `modegan.device`). A resumed run continues
+    on the device its checkpoint was written on unless `device` names another.
+
     The process holds the run directory's lock (`files.run_lock`) while it trains: a second `train` into
     the same directory is one ModeganError line naming this process's PID.
     """
     if resume is not None:
         run = RunDir(resume)
-        resume_state(run, steps, clean=False)  # every refusal comes before the lock file is created
+        cfg, state = resume_state(run, steps, clean=False)  # every refusal comes before the lock file is created
+        placement = resume_placement(cfg, state, device)
         with run_lock(run.path):
             cfg, state = resume_state(run, steps)
             fresh = state is None  # never checkpointed: start again in place
-            return _train(cfg, run, state, overwrite=fresh, progress=progress)
+            return _train(cfg, run, state, overwrite=fresh, progress=progress, placement=placement)
     if out is None:
         raise ModeganError("an output directory is needed (--out DIR)")
     cfg = config_from_any(config if config is not None else {})
     if steps is not None:
         cfg.train.steps = steps
+    if device is not None:
+        cfg.train.device = str(device)
+        cfg = config_from_any(cfg)
+    placement = Placement.of(cfg)
     run = RunDir(out)
     check_config(cfg)
     dataset = run_dataset(cfg)
     run_classifier(cfg, dataset)  # a missing classifier fails before the run directory or DIWGAN's phase 0
     run.check_new(overwrite)  # an existing run is refused before the lock file is created
     with run_lock(run.path):
-        return _train(cfg, run, None, overwrite=overwrite, progress=progress, dataset=dataset)
+        return _train(cfg, run, None, overwrite=overwrite, progress=progress, dataset=dataset, placement=placement)
+
+
+def resume_placement(cfg: RunConfig, state: dict | None, device: str | torch.device | None) -> Placement:
+    """Where a resumed run continues: `device` if given, else the config's train.device unless it is auto,
+    else where its checkpoint was written; a device this machine lacks is one line saying what to pass."""
+    if device is not None or cfg.train.device != "auto" or state is None or "device" not in state:
+        return Placement.of(cfg, device)
+    try:
+        return Placement(resolve_device(state["device"], "the checkpoint's device"), cfg.train.precision)
+    except ModeganError as e:
+        raise ModeganError(f"{e}; the run trained on {state['device']}: pass --device (device=) to continue it "
+                           "on another device (it then no longer matches an uninterrupted run bit for bit)") from None
 
 
 def resume_state(run: RunDir, steps: int | None, clean: bool = True) -> tuple[RunConfig, dict | None]:
@@ -382,28 +431,33 @@ def resume_state(run: RunDir, steps: int | None, clean: bool = True) -> tuple[Ru
     return cfg, state
 
 
+ACCELERATOR_CHECK_EVERY = 25  # steps between finiteness checks off the CPU (each check waits for the device)
+
+
 def _train(cfg: RunConfig, run: RunDir, state: dict | None, *, overwrite: bool, progress: bool,
-           dataset: ToyDataset | ImageDataset | None = None) -> dict:
+           dataset: ToyDataset | ImageDataset | None = None, placement: Placement | None = None) -> dict:
     """The loop of `train`, holding the run's lock."""
     tc = cfg.train
+    placement = placement or Placement.of(cfg)
     if dataset is None:
         check_config(cfg)
         dataset = run_dataset(cfg)
         run_classifier(cfg, dataset)
-    parts = open_parts(cfg, dataset, run, state, overwrite)
+    parts = open_parts(cfg, dataset, run, state, overwrite, placement)
     start = 0 if state is None else state["step"]
     rec = Recorder(run, cfg, dataset, parts, start, 0.0 if state is None else state["elapsed_s"])
-    train_set, train_weights, bs = training_set(dataset), getattr(dataset, "weights", None), tc.batch_size
+    (train_set, train_weights), bs = training_data(dataset, placement), tc.batch_size
+    check_every = 1 if placement.syncs_cheaply else ACCELERATOR_CHECK_EVERY
     sums = LossSums()
     step = start
     try:
         with ProgressBar(progress, tc.steps, start, rec.label) as bar:
             for step in range(start + 1, tc.steps + 1):
-                out_t = train_step(parts, train_set, bs, train_weights)
+                with placement.autocast():
+                    out_t = train_step(parts, train_set, bs, train_weights)
                 sums.add(out_t)
-                if not (math.isfinite(out_t["d_loss"].item()) and math.isfinite(out_t["g_loss"].item())):
-                    bad = [k for k, v in out_t.items() if not math.isfinite(v.item())]
-                    raise TrainingDiverged(f"{', '.join(bad)} became non-finite")
+                if step % check_every == 0 or eval_due(step, tc):
+                    check_finite(out_t if check_every == 1 else sums.sums, check_every)
                 if step % 25 == 0:
                     bar.update(step)
                 if not eval_due(step, tc):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from modegan.data.images import ImageDataset
+from modegan.data.images import ImagesOn
 from modegan.losses.adversarial import reduce
 from modegan.losses.constraints import clip_weights_, gradient_penalty
 from modegan.losses.unrolled import unrolled_generator_loss
@@ -145,17 +145,18 @@ def veegan_generator_step(p: Parts, batch_size: int) -> dict[str, Tensor]:
 
 
 def batch_indices(n_train: int, batch_size: int, rng: torch.Generator) -> Tensor:
-    """Indices of a batch drawn uniformly with replacement from the fixed training set."""
-    return torch.randint(n_train, (batch_size,), generator=rng)
+    """Indices of a batch drawn uniformly with replacement from the fixed training set (on the rng's device)."""
+    return torch.randint(n_train, (batch_size,), generator=rng, device=rng.device)
 
 
 def train_step(
-    p: Parts, train: Tensor | ImageDataset, batch_size: int, weights: Tensor | None = None
+    p: Parts, train: Tensor | ImagesOn, batch_size: int, weights: Tensor | None = None
 ) -> dict[str, Tensor]:
     """n_critic discriminator steps on fresh real batches, then one generator step (with DIWGAN, whose
     generated batch is drawn first so that its pairing runs during the critic steps).
 
-    `train` is the toy training set (indexed directly) or an image dataset (its uint8 rows converted per batch).
+    `train` is the toy training set (indexed directly) or an image dataset's rows on the device (`ImagesOn`:
+    uint8, converted per batch); both live on the run's device, as do `weights` and `p.rng`.
 
     `weights` are the training set's per-example importance weights, if it carries any. With packing
     (PacGAN) the discriminator sees `batch_size` packs of m samples, so m x batch_size samples are drawn.
