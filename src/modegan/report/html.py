@@ -19,8 +19,20 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from modegan.bench.calibration import NOISE_FLAG  # noqa: E402
 from modegan.bench.published import SETTINGS_NOTE, published_for  # noqa: E402
-from modegan.bench.results import KNOWN, Row, cells, failures, metric_names, protocol_lines  # noqa: E402
+from modegan.bench.results import (  # noqa: E402
+    CALIBRATION_NOTE,
+    KNOWN,
+    Row,
+    cells,
+    failures,
+    flags,
+    metric_names,
+    protocol_lines,
+    reference_value,
+    references,
+)
 from modegan.errors import ModeganError  # noqa: E402
 from modegan.report.plots import panels_figure  # noqa: E402
 from modegan.train.rundir import RunDir  # noqa: E402
@@ -31,6 +43,8 @@ table { border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 0.9em; }
 th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; white-space: nowrap; }
 th:first-child, td:first-child { text-align: left; }
 tr.published td { color: #666; font-style: italic; background: #f6f6f6; }
+tr.reference td { background: #eef4fb; }
+td.noise { color: #a33; }
 img { max-width: 100%; border: 1px solid #eee; }
 .note { color: #555; font-size: 0.9em; }
 """
@@ -171,12 +185,17 @@ def _results_table(rows: list[Row], dataset: str) -> str:
     pub = published_for(dataset)
     metrics = (*metrics, *(k for k in KNOWN if k not in metrics and any(k in p.values for p in pub)))
     table = cells(rows, metrics).get(dataset, {})
+    refs, notes = references([r for r in rows if r.dataset == dataset])
+    fl = flags({dataset: table}, refs)[dataset]
     head = "".join(f"<th>{k}</th>" for k in metrics)
     out = [f"<table><tr><th>method</th><th>runs</th>{head}<th>s/run</th></tr>"]
+    for label, values in refs.get(dataset, {}).items():
+        tds = "".join(f"<td>{reference_value(values.get(k))}</td>" for k in metrics)
+        out.append(f'<tr class="reference"><td>{html.escape(label)}</td><td></td>{tds}<td></td></tr>')
     for m, cs in table.items():
         t = cs["elapsed_s"]
         n_ok = sum(1 for r in rows if r.dataset == dataset and r.method == m and r.status == "finished")
-        tds = "".join(f"<td>{html.escape(cs[k].format())}</td>" for k in metrics)
+        tds = "".join(_cell_td(cs[k].format(), k in fl[m]) for k in metrics)
         out.append(f"<tr><td>{html.escape(m)}</td><td>{n_ok}/{cs['elapsed_s'].n_runs}</td>{tds}"
                    f"<td>{'-' if not t.values else f'{t.mean:.0f}'}</td></tr>")
     for p in pub:
@@ -184,7 +203,16 @@ def _results_table(rows: list[Row], dataset: str) -> str:
         out.append(f'<tr class="published"><td>{html.escape(p.method)}: published in {html.escape(p.source)}'
                    f"</td><td></td>{tds}<td></td></tr>")
     out.append("</table>")
+    if dataset in notes:
+        out.append(f'<p class="note">{html.escape(notes[dataset])}.</p>')
     return "\n".join(out)
+
+
+def _cell_td(text: str, noise: bool) -> str:
+    """A method's cell; one no better than the uniform box carries the noise flag."""
+    if not noise:
+        return f"<td>{html.escape(text)}</td>"
+    return f'<td class="noise">{html.escape(text)} {NOISE_FLAG}</td>'
 
 
 def build_report(rows: list[Row], path: Path, title: str, setting: str = "") -> Path:
@@ -197,6 +225,7 @@ def build_report(rows: list[Row], path: Path, title: str, setting: str = "") -> 
     parts.append('<p class="note">Cells are mean (std) over seeds, per-seed values in results.csv; [n/N] when only '
                  "n of N runs gave a value. Grey italic rows were published elsewhere under different networks, "
                  "budgets and sample counts: they are context, not comparable cell by cell.</p>")
+    parts.append(f'<p class="note">{html.escape(CALIBRATION_NOTE)}</p>')
     for d in datasets:
         parts.append(f"<h2>{html.escape(d)}</h2>")
         parts.append(_results_table(rows, d))
