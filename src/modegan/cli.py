@@ -349,6 +349,32 @@ def bench_stacked(
     _run_bench(plan, workers=workers, ray=ray)
 
 
+@bench_app.command("budget")
+def bench_budget(
+    overrides: list[str] = typer.Argument(None, help="config overrides for every run, as key=value"),
+    out: str = typer.Option("runs/bench-budget", help="benchmark directory (runs, budget and results, reports)"),
+    methods: str | None = typer.Option(None, help="comma-separated presets (default: gan, wgan-gp-toy, iwgan, "
+                                       "diwgan, unrolled, veegan, pacgan2)"),
+    datasets: str | None = typer.Option(None, help="comma-separated datasets or toy data files (default: ring8,"
+                                        "grid25)"),
+    seeds: int = typer.Option(3, help="seeds 0..N-1 per method and dataset"),
+    steps: int = typer.Option(50_000, help="generator steps of the longest budget studied"),
+    eval_every: int = typer.Option(2_000, help="evaluate (and checkpoint) every this many steps"),
+    workers: int = typer.Option(2, help="local processes, one torch thread each"),
+    batch: bool = typer.Option(True, help="train the seeds of a setting as one batch of stacked models"),
+    ray: str | None = typer.Option(None, help="a Ray cluster address, or 'local' to start one here"),
+    device: str | None = typer.Option(None, help="auto, cpu, cuda, cuda:N or mps (default: train.device, auto)"),
+):
+    """Metrics against the training budget: budget.csv, budget.md (plateaus), budget.html. Rerun to resume."""
+    from modegan.bench.budget import plan_budget
+    from modegan.config import parse_overrides
+
+    plan = plan_budget(out, methods=_opt_names(methods, "--methods"), datasets=_opt_names(datasets, "--datasets"),
+                       seeds=seeds, steps=steps, eval_every=eval_every, overrides=parse_overrides(overrides or []),
+                       device=device)
+    _run_bench(plan, workers=workers, batch=batch, ray=ray)
+
+
 def _opt_names(text: str | None, flag: str) -> list[str] | None:
     return None if text is None else _names(text, flag)
 
@@ -376,8 +402,7 @@ def _run_bench(plan, **kw) -> None:
 
         rows = run_planned(plan, on_done=done, **kw)
     n_bad = sum(r.status != "finished" for r in rows)
-    console.print(f"{len(rows)} runs ({n_bad} not finished); results in {plan.out}/ "
-                  "(results.md, results.csv, report.html)")
+    console.print(f"{len(rows)} runs ({n_bad} not finished); results in {plan.out}/ ({plan.outputs})")
 
 
 @app.command()

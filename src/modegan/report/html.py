@@ -54,7 +54,7 @@ def _png_uri(data: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(data).decode()
 
 
-def _fig_uri(fig) -> str:
+def fig_uri(fig) -> str:
     buf = io.BytesIO()
     fig.tight_layout()
     fig.savefig(buf, format="png")
@@ -92,7 +92,7 @@ def final_samples(rows: list[Row], dataset: str, n: int = 2500) -> str | None:
     means = data.mixture.means if data.mixture is not None else None
     panels = [(f"{r.method} (seed {r.seed})", load(r.path).sample(n, torch.Generator().manual_seed(0)), real, means)
               for r in shown]
-    return _fig_uri(panels_figure(panels, cols=min(6, len(panels)), size=3))
+    return fig_uri(panels_figure(panels, cols=min(6, len(panels)), size=3))
 
 
 def _image_panels(panels: list[tuple[str, torch.Tensor]], cols: int = 4) -> str:
@@ -107,7 +107,7 @@ def _image_panels(panels: list[tuple[str, torch.Tensor]], cols: int = 4) -> str:
     for ax, (title, images) in zip(axes.flat, panels, strict=False):
         ax.imshow(grid_array(images), cmap="gray", vmin=0, vmax=255)
         ax.set_title(title, fontsize=9)
-    return _fig_uri(fig)
+    return fig_uri(fig)
 
 
 def evenly_spaced(items: list, k: int) -> list:
@@ -177,7 +177,7 @@ def coverage_curves(rows: list[Row], dataset: str) -> str | None:
         ax.set_ylabel(key)
         ax.set_title(f"{dataset}: {key} (mean ± std over seeds)", fontsize=10)
     axes[0][0].legend(fontsize=7, ncol=2)
-    return _fig_uri(fig)
+    return fig_uri(fig)
 
 
 def _results_table(rows: list[Row], dataset: str) -> str:
