@@ -162,7 +162,7 @@ def demo(
 ):
     """`bench mog` on a small budget: the demo presets, a results table and report.html."""
     from modegan.bench.mog import plan_mog
-    from modegan.bench.results import cells, metric_names
+    from modegan.bench.results import cells, flagged, flags, metric_names, reference_value, references
     from modegan.bench.suite import check_workers
     from modegan.demo import DEMO_PRESETS, run_demo
 
@@ -175,14 +175,19 @@ def demo(
                     on_done=lambda job, res: console.print(
                         f"  {job[0].dataset} / {job[0].method} / seeds {', '.join(str(s.seed) for s in job)}: "
                         + ", ".join(r["status"] for r in res)))
-    for d, methods in cells(rows).items():
+    metrics = metric_names(rows)
+    table_cells = cells(rows, metrics)
+    refs, _ = references(rows)
+    noisy = flags(table_cells, refs)
+    for d, methods in table_cells.items():
         table = Table(title=f"{d}, {steps} generator steps, mean (std) over {seeds} seed(s)")
-        metrics = metric_names(rows)
         for c in ("preset", *metrics, "s/run"):
             table.add_column(c, justify="right")
+        for label, values in refs.get(d, {}).items():
+            table.add_row(label, *(reference_value(values.get(k)) for k in metrics), "-")
         for m, cs in methods.items():
-            t = cs["elapsed_s"]
-            table.add_row(m, *(cs[k].format() for k in metrics), "-" if not t.values else f"{t.mean:.0f}")
+            secs = "-" if not cs["elapsed_s"].values else f"{cs['elapsed_s'].mean:.0f}"
+            table.add_row(m, *(flagged(cs[k], k, noisy[d][m]) for k in metrics), secs)
         console.print(table)
     console.print(f"report in {out}/report.html (tables in results.md, per-run rows in results.csv)")
 
