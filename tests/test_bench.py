@@ -141,6 +141,9 @@ def test_results_carry_calibration_rows_and_noise_flags(bench_dir):
     assert f"| {TRUE_MIXTURE} | 8 |" in md and f"| {UNIFORM_BOX} |" in md and "not ranked" in md
     page = (bench_dir / "report.html").read_text()
     assert page.count('<tr class="reference">') == 4 and "not ranked" in page
+    full_md = (bench_dir / "results.md").read_text()
+    flagged_cells = sum(x.count("≈ noise") for x in full_md.splitlines() if x.startswith("| "))
+    assert page.count('<td class="noise">') == flagged_cells > 0
 
 
 def test_report_is_self_contained(bench_dir):

@@ -92,3 +92,24 @@ def test_noise_flag_per_metric_and_direction():
     means = {"modes": 7.0, "hqs": 40.0, "jsd_grid": 0.5, "rkl_modes": None, "w1": 0.1}
     assert noise_flags(means, {UNIFORM_BOX: uniform}) == ("modes", "jsd_grid")
     assert noise_flags(means, {}) == ()
+
+
+def test_the_swiss_roll_has_a_true_row_from_its_own_law():
+    refs = calibration(load_dataset("swissroll", n_train=500), 100, 3, 3.0)
+    assert list(refs) == [TRUE_MIXTURE, UNIFORM_BOX] and list(refs[TRUE_MIXTURE]) == ["w1"]
+    assert refs[TRUE_MIXTURE]["w1"] < refs[UNIFORM_BOX]["w1"]
+
+
+def test_a_point_cloud_table_says_why_it_has_no_true_row(tmp_path):
+    import csv
+
+    from modegan.bench import run_mog
+    from modegan.bench.calibration import NO_MIXTURE_NOTE
+
+    np.save(tmp_path / "cloud.npy", np.random.default_rng(0).normal(size=(200, 2)))
+    run_mog(tmp_path / "b", methods=["gan"], datasets=[str(tmp_path / "cloud.npy")], seeds=1, steps=4,
+            eval_every=2, overrides={"train": {"eval_samples": 100}}, workers=1)
+    md = (tmp_path / "b" / "results.md").read_text()
+    assert NO_MIXTURE_NOTE in md and f"| {UNIFORM_BOX} | " in md and f"| {TRUE_MIXTURE} |" not in md
+    with open(tmp_path / "b" / "results.csv") as f:
+        assert [r["method"] for r in csv.DictReader(f) if r["seed"] == ""] == [UNIFORM_BOX]

@@ -5,7 +5,8 @@ protocol (`modegan.train.run.evaluate`: `eval_samples` draws with generator seed
 `hq_threshold`, w1 against fresh real draws from the same generator):
 
 - `reference: true mixture`: fresh draws from the data's own mixture, the best any sampler scores under
-  this protocol (sampling noise included). Data without a known mixture (a user point cloud) has none.
+  this protocol (sampling noise included); for the swiss roll, from its own law. A user point cloud has no
+  known law: it has no such row (resampling its rows would only measure the file against itself).
 - `reference: uniform box`: uniform draws over the data's box, what a sampler that learned nothing but the
   data's range scores. For a mixture the box is the range of the means widened by 3 sigma_max on each side
   (sigma_max: the largest standard deviation of any component along any axis; the jsd_grid grid's extent).
@@ -30,8 +31,9 @@ REFERENCES = (TRUE_MIXTURE, UNIFORM_BOX)
 HIGHER_IS_BETTER = ("modes", "hqs")
 LOWER_IS_BETTER = ("jsd_grid", "rkl_modes", "w1")
 NOISE_FLAG = "≈ noise"
-NO_MIXTURE_NOTE = "no true-mixture row: the data has no known mixture (a point cloud); the uniform box is its " \
+NO_MIXTURE_NOTE = "no true-mixture row: a point cloud has no known distribution; the uniform box is its " \
                   "training set's bounding box"
+POINT_CLOUDS = ("npy", "csv")  # ToyDataset.source of user point clouds
 
 
 @dataclass(frozen=True)
@@ -52,7 +54,7 @@ def eval_protocol(cfg) -> EvalProtocol | None:
     from modegan.data import is_image_data
 
     d, t = cfg.data, cfg.train
-    if is_image_data(d.name) or t.eval_samples is None:
+    if is_image_data(d.name) or d.image_size is not None or t.eval_samples is None:
         return None
     return EvalProtocol(d.name, d.seed, d.n_train, tuple(d.mode_probs), t.eval_seed, t.eval_samples,
                         float(t.hq_threshold))
@@ -82,7 +84,7 @@ def calibration(dataset, n: int, eval_seed: int, threshold: float) -> dict[str, 
 
     out = {}
     for label in REFERENCES:
-        if label == TRUE_MIXTURE and dataset.mixture is None:
+        if label == TRUE_MIXTURE and dataset.source in POINT_CLOUDS:
             continue
         rng = torch.Generator().manual_seed(eval_seed)
         metrics = evaluate_toy(reference_samples(dataset, label, n, rng), dataset, rng, threshold=threshold)

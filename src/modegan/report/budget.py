@@ -12,11 +12,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from modegan.bench.budget import CURVE_METRICS, Evaluation, Plateau, mean_curve, num, step_text  # noqa: E402
-from modegan.bench.calibration import TRUE_MIXTURE, UNIFORM_BOX  # noqa: E402
 from modegan.report.html import STYLE, fig_uri  # noqa: E402
+from modegan.report.plots import calibration_lines  # noqa: E402
 
-CALIBRATION_STYLE = {TRUE_MIXTURE: {"color": "tab:green", "linestyle": "--"},
-                     UNIFORM_BOX: {"color": "tab:red", "linestyle": ":"}}
 Runs = dict[tuple[str, str], dict[int, list[Evaluation]]]
 
 
@@ -33,19 +31,12 @@ def budget_figure(runs: Runs, dataset: str, refs: dict[str, dict]) -> str | None
             axes[0][j].plot([c[0] for c in curve], [c[2] for c in curve], marker="o", markersize=2, label=method)
             axes[1][j].plot([c[1] for c in curve], [c[2] for c in curve], marker="o", markersize=2, label=method)
         for row, xlabel in ((0, "generator step"), (1, "wall seconds")):
-            _calibration_lines(axes[row][j], refs.get(dataset, {}), key)
+            calibration_lines(axes[row][j], refs.get(dataset, {}), key)
             axes[row][j].set_xlabel(xlabel)
             axes[row][j].set_ylabel(key)
         axes[0][j].set_title(f"{dataset}: {key} (mean over seeds)", fontsize=10)
     axes[0][0].legend(fontsize=7, ncol=2)
     return fig_uri(fig)
-
-
-def _calibration_lines(ax, refs: dict[str, dict], key: str) -> None:
-    for label, style in CALIBRATION_STYLE.items():
-        v = refs.get(label, {}).get(key)
-        if v is not None:
-            ax.axhline(v, linewidth=1, label=label, **style)
 
 
 def plateau_table(items: list[Plateau], dataset: str) -> str:

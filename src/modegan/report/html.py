@@ -34,7 +34,7 @@ from modegan.bench.results import (  # noqa: E402
     references,
 )
 from modegan.errors import ModeganError  # noqa: E402
-from modegan.report.plots import panels_figure  # noqa: E402
+from modegan.report.plots import calibration_lines, panels_figure  # noqa: E402
 from modegan.train.rundir import RunDir  # noqa: E402
 
 STYLE = """
@@ -148,7 +148,8 @@ def evolution(rows: list[Row], dataset: str, columns: int = 5, thumb: int = 170)
 
 
 def coverage_curves(rows: list[Row], dataset: str) -> str | None:
-    """Metric vs generator step (modes and jsd_grid, or modes and kl on images), mean ± std over seeds."""
+    """Metric vs generator step (modes and jsd_grid, or modes and kl on images), mean ± std over seeds, with
+    the calibration rows as lines."""
     seen = {k for r in rows if r.dataset == dataset for _, m in r.curve for k in m}
     metrics = tuple(k for k in ("modes", "jsd_grid", "kl", "digit_kl", "fd") if k in seen)[:2]
     by_method: dict[str, list[Row]] = {}
@@ -157,6 +158,7 @@ def coverage_curves(rows: list[Row], dataset: str) -> str | None:
             by_method.setdefault(r.method, []).append(r)
     if not by_method or not metrics:
         return None
+    refs = references([r for r in rows if r.dataset == dataset])[0].get(dataset, {})
     fig, axes = plt.subplots(1, len(metrics), figsize=(6 * len(metrics), 4), dpi=80, squeeze=False)
     for ax, key in zip(axes[0], metrics, strict=True):
         for method, rs in by_method.items():
@@ -173,6 +175,7 @@ def coverage_curves(rows: list[Row], dataset: str) -> str | None:
             mean, std = np.nanmean(table[ok], axis=1), np.nanstd(table[ok], axis=1)
             ax.plot(x, mean, label=method, marker="o", markersize=3)
             ax.fill_between(x, mean - std, mean + std, alpha=0.15)
+        calibration_lines(ax, refs, key)
         ax.set_xlabel("generator step")
         ax.set_ylabel(key)
         ax.set_title(f"{dataset}: {key} (mean ± std over seeds)", fontsize=10)
