@@ -34,9 +34,10 @@ def bench_dir(tmp_path_factory):
     return out
 
 
-def read_csv(path):
+def read_csv(path, runs_only=False):
+    """results.csv's rows; `runs_only`: without the calibration rows (method `reference: ...`, seed empty)."""
     with open(path) as f:
-        return list(csv.DictReader(f))
+        return [r for r in csv.DictReader(f) if not runs_only or r["seed"] != ""]
 
 
 # --- statistics --------------------------------------------------------------------------------------------
@@ -89,7 +90,7 @@ def test_published_numbers_name_our_datasets_presets_and_metrics():
 
 
 def test_bench_writes_a_row_per_run_and_the_tables(bench_dir):
-    rows = read_csv(bench_dir / "results.csv")
+    rows = read_csv(bench_dir / "results.csv", runs_only=True)
     assert len(rows) == 2 * 2 * 2
     assert {(r["dataset"], r["method"], r["seed"]) for r in rows} == {
         (d, m, str(s)) for d in ("ring8", "cube27") for m in ("gan", "wgan") for s in (0, 1)}
@@ -112,7 +113,37 @@ def test_bench_cells_are_the_mean_of_the_per_seed_values(bench_dir):
     expected = cell(w1).format()
     line = next(x for x in (bench_dir / "results.md").read_text().split("## cube27")[0].splitlines()
                 if x.startswith("| wgan |"))
-    assert line.split(" | ")[5] == expected
+    assert line.split(" | ")[5].removesuffix(" ≈ noise") == expected
+
+
+def test_results_carry_calibration_rows_and_noise_flags(bench_dir):
+    from modegan.bench.calibration import TRUE_MIXTURE, UNIFORM_BOX, calibration_for, noise_flags
+    from modegan.bench.results import collect
+
+    rows = read_csv(bench_dir / "results.csv")
+    refs = {(r["dataset"], r["method"]): r for r in rows if r["seed"] == ""}
+    assert set(refs) == {(d, m) for d in ("ring8", "cube27") for m in (TRUE_MIXTURE, UNIFORM_BOX)}
+    assert all(r["status"] == "reference" and r["config_hash"] == "" for r in refs.values())
+    run = next(r for r in collect([bench_dir / "runs" / "ring8" / "gan" / "seed0"]))
+    expected = calibration_for(run.evaluation)  # the runs' own protocol: 300 samples, seed 2,500
+    assert run.evaluation.eval_samples == 300
+    for label in (TRUE_MIXTURE, UNIFORM_BOX):
+        assert float(refs[("ring8", label)]["hqs"]) == pytest.approx(expected[label]["hqs"])
+    uniform = {k: float(v) for k, v in refs[("ring8", UNIFORM_BOX)].items() if k in METRICS and v != ""}
+    md = (bench_dir / "results.md").read_text().split("## cube27")[0]
+    for m in ("gan", "wgan"):
+        seeds = [r for r in rows if r["dataset"] == "ring8" and r["method"] == m]
+        means = {k: sum(float(r[k]) for r in seeds) / 2 for k in METRICS if all(r[k] != "" for r in seeds)}
+        flags = noise_flags(means, {UNIFORM_BOX: uniform})
+        assert {r["noise_flags"] for r in seeds} == {";".join(flags)}
+        line = next(x for x in md.splitlines() if x.startswith(f"| {m} |"))
+        assert line.count("≈ noise") == len(flags)
+    assert f"| {TRUE_MIXTURE} | 8 |" in md and f"| {UNIFORM_BOX} |" in md and "not ranked" in md
+    page = (bench_dir / "report.html").read_text()
+    assert page.count('<tr class="reference">') == 4 and "not ranked" in page
+    full_md = (bench_dir / "results.md").read_text()
+    flagged_cells = sum(x.count("≈ noise") for x in full_md.splitlines() if x.startswith("| "))
+    assert page.count('<td class="noise">') == flagged_cells > 0
 
 
 def test_report_is_self_contained(bench_dir):

@@ -162,7 +162,7 @@ def demo(
 ):
     """`bench mog` on a small budget: the demo presets, a results table and report.html."""
     from modegan.bench.mog import plan_mog
-    from modegan.bench.results import cells, metric_names
+    from modegan.bench.results import cells, flagged, flags, metric_names, reference_value, references
     from modegan.bench.suite import check_workers
     from modegan.demo import DEMO_PRESETS, run_demo
 
@@ -175,14 +175,19 @@ def demo(
                     on_done=lambda job, res: console.print(
                         f"  {job[0].dataset} / {job[0].method} / seeds {', '.join(str(s.seed) for s in job)}: "
                         + ", ".join(r["status"] for r in res)))
-    for d, methods in cells(rows).items():
+    metrics = metric_names(rows)
+    table_cells = cells(rows, metrics)
+    refs, _ = references(rows)
+    noisy = flags(table_cells, refs)
+    for d, methods in table_cells.items():
         table = Table(title=f"{d}, {steps} generator steps, mean (std) over {seeds} seed(s)")
-        metrics = metric_names(rows)
         for c in ("preset", *metrics, "s/run"):
             table.add_column(c, justify="right")
+        for label, values in refs.get(d, {}).items():
+            table.add_row(label, *(reference_value(values.get(k)) for k in metrics), "-")
         for m, cs in methods.items():
-            t = cs["elapsed_s"]
-            table.add_row(m, *(cs[k].format() for k in metrics), "-" if not t.values else f"{t.mean:.0f}")
+            secs = "-" if not cs["elapsed_s"].values else f"{cs['elapsed_s'].mean:.0f}"
+            table.add_row(m, *(flagged(cs[k], k, noisy[d][m]) for k in metrics), secs)
         console.print(table)
     console.print(f"report in {out}/report.html (tables in results.md, per-run rows in results.csv)")
 
@@ -349,6 +354,32 @@ def bench_stacked(
     _run_bench(plan, workers=workers, ray=ray)
 
 
+@bench_app.command("budget")
+def bench_budget(
+    overrides: list[str] = typer.Argument(None, help="config overrides for every run, as key=value"),
+    out: str = typer.Option("runs/bench-budget", help="benchmark directory (runs, budget and results, reports)"),
+    methods: str | None = typer.Option(None, help="comma-separated presets (default: gan, wgan-gp-toy, iwgan, "
+                                       "diwgan, unrolled, veegan, pacgan2)"),
+    datasets: str | None = typer.Option(None, help="comma-separated datasets or toy data files (default: ring8,"
+                                        "grid25)"),
+    seeds: int = typer.Option(3, help="seeds 0..N-1 per method and dataset"),
+    steps: int = typer.Option(50_000, help="generator steps of the longest budget studied"),
+    eval_every: int = typer.Option(2_000, help="evaluate (and checkpoint) every this many steps"),
+    workers: int = typer.Option(2, help="local processes, one torch thread each"),
+    batch: bool = typer.Option(True, help="train the seeds of a setting as one batch of stacked models"),
+    ray: str | None = typer.Option(None, help="a Ray cluster address, or 'local' to start one here"),
+    device: str | None = typer.Option(None, help="auto, cpu, cuda, cuda:N or mps (default: train.device, auto)"),
+):
+    """Metrics against the training budget: budget.csv, budget.md (plateaus), budget.html. Rerun to resume."""
+    from modegan.bench.budget import plan_budget
+    from modegan.config import parse_overrides
+
+    plan = plan_budget(out, methods=_opt_names(methods, "--methods"), datasets=_opt_names(datasets, "--datasets"),
+                       seeds=seeds, steps=steps, eval_every=eval_every, overrides=parse_overrides(overrides or []),
+                       device=device)
+    _run_bench(plan, workers=workers, batch=batch, ray=ray)
+
+
 def _opt_names(text: str | None, flag: str) -> list[str] | None:
     return None if text is None else _names(text, flag)
 
@@ -376,8 +407,7 @@ def _run_bench(plan, **kw) -> None:
 
         rows = run_planned(plan, on_done=done, **kw)
     n_bad = sum(r.status != "finished" for r in rows)
-    console.print(f"{len(rows)} runs ({n_bad} not finished); results in {plan.out}/ "
-                  "(results.md, results.csv, report.html)")
+    console.print(f"{len(rows)} runs ({n_bad} not finished); results in {plan.out}/ ({plan.outputs})")
 
 
 @app.command()

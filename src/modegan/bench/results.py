@@ -10,6 +10,15 @@ import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from modegan.bench.calibration import (
+    NO_MIXTURE_NOTE,
+    NOISE_FLAG,
+    TRUE_MIXTURE,
+    EvalProtocol,
+    calibration_for,
+    eval_protocol,
+    noise_flags,
+)
 from modegan.bench.published import SETTINGS_NOTE, published_for
 from modegan.bench.stats import Cell, cell
 from modegan.errors import ModeganError
@@ -44,12 +53,16 @@ class Row:
     path: Path
     curve: list[tuple[int, dict]] = field(default_factory=list)  # (step, metrics) at each evaluation
     image: bool = False  # image data: the report shows image grids instead of scatter plots
+    evaluation: EvalProtocol | None = None  # toy runs: what their calibration rows are computed with
 
     def csv(self, metrics: tuple[str, ...]) -> dict:
         return {"dataset": self.dataset, "method": self.method, "seed": self.seed, "status": self.status,
                 "step": self.step, "steps": self.steps, "config_hash": self.config_hash,
                 "setting_hash": self.setting_hash, **{k: self.metrics.get(k) for k in metrics},
                 "elapsed_s": self.elapsed_s, "error": self.error or "", "run_dir": str(self.path)}
+
+
+CSV_FIELDS = ("dataset", "method", "seed", "status", "step", "steps", "config_hash", "setting_hash")
 
 
 def find_runs(paths: list[Path]) -> list[Path]:
@@ -83,6 +96,7 @@ def read_row(path: Path, method: str | None = None, dataset: str | None = None) 
         metrics=summary.get("metrics", {}) if status == "finished" else {}, protocol=summary.get("protocol", {}),
         elapsed_s=summary.get("elapsed_s"), error=summary.get("error"), path=path, curve=curve,
         image=cfg.data.name in ("mnist", "stacked-mnist", "cifar10") or Path(cfg.data.name).is_dir(),
+        evaluation=eval_protocol(cfg),
     )
 
 
@@ -93,7 +107,7 @@ def failed_row(spec, error: str) -> Row:
     cfg = spec.cfg
     return Row(dataset=spec.dataset, method=spec.method, seed=spec.seed, status="failed", step=0,
                steps=cfg.train.steps, config_hash=config_hash(cfg), setting_hash=setting_hash(cfg), metrics={},
-               protocol={}, elapsed_s=None, error=error, path=spec.path)
+               protocol={}, elapsed_s=None, error=error, path=spec.path, evaluation=eval_protocol(cfg))
 
 
 SUMMARY_TYPES = {"status": (str,), "step": (int,), "metrics": (dict,), "protocol": (dict,),
@@ -138,15 +152,63 @@ def cells(rows: list[Row], metrics: tuple[str, ...] | None = None) -> dict[str, 
     return out
 
 
+def references(rows: list[Row]) -> tuple[dict[str, dict[str, dict]], dict[str, str]]:
+    """(dataset -> calibration rows, dataset -> note): the rows are scored with the evaluation protocol of
+    the dataset's first toy run; the note says why a dataset has fewer rows or none."""
+    refs: dict[str, dict[str, dict]] = {}
+    notes: dict[str, str] = {}
+    for d, protocols in _protocols(rows).items():
+        try:
+            refs[d] = calibration_for(protocols[0])
+        except ModeganError as e:  # e.g. compare on runs whose data file has moved
+            notes[d] = f"no calibration rows: {e}"
+            continue
+        said = [NO_MIXTURE_NOTE] if TRUE_MIXTURE not in refs[d] else []
+        if len(protocols) > 1:
+            said.append("the runs differ in their evaluation protocol; the calibration rows use the first run's")
+        if said:
+            notes[d] = "; ".join(said)
+    return refs, notes
+
+
+def _protocols(rows: list[Row]) -> dict[str, list[EvalProtocol]]:
+    out: dict[str, list[EvalProtocol]] = {}
+    for r in rows:
+        if r.evaluation is not None and r.evaluation not in out.setdefault(r.dataset, []):
+            out[r.dataset].append(r.evaluation)
+    return {d: ps for d, ps in out.items() if ps}
+
+
+def flags(table: dict[str, dict[str, dict[str, Cell]]], refs: dict[str, dict[str, dict]]) -> dict[str, dict]:
+    """dataset -> method -> the metrics whose cell mean is no better than the uniform box (`≈ noise`)."""
+    return {d: {m: noise_flags({k: c.mean if c.values else None for k, c in cs.items() if k != "elapsed_s"},
+                               refs.get(d, {})) for m, cs in ms.items()} for d, ms in table.items()}
+
+
+def flagged(c: Cell, metric: str, method_flags: tuple[str, ...]) -> str:
+    """A cell's text, with the noise flag when its mean is no better than the uniform box's."""
+    return c.format() + (f" {NOISE_FLAG}" if metric in method_flags else "")
+
+
+def reference_value(v: float | None) -> str:
+    return "-" if v is None else f"{v:.3g}"
+
+
 def write_csv(path: Path, rows: list[Row]) -> None:
+    """A row per run (its method's noise flags in `noise_flags`), then the calibration rows (seed empty)."""
     metrics = metric_names(rows)
-    fields = ("dataset", "method", "seed", "status", "step", "steps", "config_hash", "setting_hash", *metrics,
-              "elapsed_s", "error", "run_dir")
+    refs, _ = references(rows)
+    fl = flags(cells(rows, metrics), refs)
+    fields = (*CSV_FIELDS, *metrics, "elapsed_s", "error", "run_dir", "noise_flags")
     with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=fields)
+        w = csv.DictWriter(f, fieldnames=fields, restval="")
         w.writeheader()
         for r in rows:
-            w.writerow(r.csv(metrics))
+            w.writerow({**r.csv(metrics), "noise_flags": ";".join(fl[r.dataset][r.method])})
+        for d, by_label in refs.items():
+            for label, values in by_label.items():
+                w.writerow({"dataset": d, "method": label, "status": "reference",
+                            **{k: values.get(k) for k in metrics}})
 
 
 def protocol_lines(rows: list[Row]) -> list[str]:
@@ -162,21 +224,36 @@ def failures(rows: list[Row]) -> list[Row]:
     return [r for r in rows if r.status != "finished"]
 
 
+CALIBRATION_NOTE = (
+    f"Calibration rows, scored with the runs' own evaluation protocol: `{TRUE_MIXTURE}` (fresh draws from the "
+    "data's mixture: the best a sampler scores here) and `reference: uniform box` (uniform over the means' range "
+    f"widened by 3 sigma_max: what no learning scores). `{NOISE_FLAG}`: the cell's mean is no better than the "
+    "uniform box's (modes, hqs: higher is better; jsd_grid, rkl_modes, w1: lower is better); such a cell is not "
+    "ranked.")
+
+
 def markdown(rows: list[Row], title: str, setting: str = "") -> str:
     """Per dataset: our mean (std) over seeds, then the published numbers, each labelled with its source."""
     metrics = metric_names(rows)
     table = cells(rows, metrics)
+    refs, notes = references(rows)
+    fl = flags(table, refs)
     lines = [f"# {title}", ""]
     if setting:
         lines += [setting, ""]
     lines += ["Cells: mean (std) over seeds; [n/N] when only n of N runs gave a value (failed runs, or "
-              "rkl_modes undefined with no high-quality sample). Per-seed values: results.csv.", ""]
+              "rkl_modes undefined with no high-quality sample). Per-seed values: results.csv.", "",
+              CALIBRATION_NOTE, ""]
     for d in table:
         lines += [f"## {d}", "", "| method | " + " | ".join(metrics) + " | s/run |", "|---" * (len(metrics) + 2) + "|"]
+        for label, values in refs.get(d, {}).items():
+            lines.append(f"| {label} | " + " | ".join(reference_value(values.get(k)) for k in metrics) + " | - |")
         for m, cs in table[d].items():
             t = cs["elapsed_s"]
             secs = f"{t.mean:.0f}" if t.values else "-"
-            lines.append(f"| {m} | " + " | ".join(cs[k].format() for k in metrics) + f" | {secs} |")
+            lines.append(f"| {m} | " + " | ".join(flagged(cs[k], k, fl[d][m]) for k in metrics) + f" | {secs} |")
+        if d in notes:
+            lines += ["", f"Note: {notes[d]}."]
         pub = published_for(d)
         if pub:
             shown = [k for k in KNOWN if any(k in p.values for p in pub)]

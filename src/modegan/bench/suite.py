@@ -30,6 +30,9 @@ class BenchPlan:
     setting: str  # one paragraph: budget, seeds, networks; printed above the tables
     out: Path
     specs: list[RunSpec]
+    # More outputs from the rows (e.g. the budget study's), written under the benchmark's lock after the tables.
+    more_outputs: Callable[[Path, list[Row]], None] | None = None
+    outputs: str = "results.md, results.csv, report.html"  # what the command line says was written
 
 
 # Config keys a benchmark sets itself: an override of one would be silently replaced, so it is an error.
@@ -106,6 +109,9 @@ def run_planned(p: BenchPlan, *, workers: int = 2, batch: bool = True, ray: str 
             execute(p.specs, workers=workers, batch=batch, ray=ray, on_done=done)
             rows = [_row(s, outcomes.get(str(s.path))) for s in p.specs]
             write_outputs(p.out, rows, p.title, p.setting)
+            if p.more_outputs is not None:
+                with disk_errors(p.out):
+                    p.more_outputs(p.out, rows)
     finally:
         if started_ray:
             from modegan.bench.ray_backend import shutdown

@@ -19,10 +19,22 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from modegan.bench.calibration import NOISE_FLAG  # noqa: E402
 from modegan.bench.published import SETTINGS_NOTE, published_for  # noqa: E402
-from modegan.bench.results import KNOWN, Row, cells, failures, metric_names, protocol_lines  # noqa: E402
+from modegan.bench.results import (  # noqa: E402
+    CALIBRATION_NOTE,
+    KNOWN,
+    Row,
+    cells,
+    failures,
+    flags,
+    metric_names,
+    protocol_lines,
+    reference_value,
+    references,
+)
 from modegan.errors import ModeganError  # noqa: E402
-from modegan.report.plots import panels_figure  # noqa: E402
+from modegan.report.plots import calibration_lines, panels_figure  # noqa: E402
 from modegan.train.rundir import RunDir  # noqa: E402
 
 STYLE = """
@@ -31,6 +43,8 @@ table { border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 0.9em; }
 th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; white-space: nowrap; }
 th:first-child, td:first-child { text-align: left; }
 tr.published td { color: #666; font-style: italic; background: #f6f6f6; }
+tr.reference td { background: #eef4fb; }
+td.noise { color: #a33; }
 img { max-width: 100%; border: 1px solid #eee; }
 .note { color: #555; font-size: 0.9em; }
 """
@@ -40,7 +54,7 @@ def _png_uri(data: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(data).decode()
 
 
-def _fig_uri(fig) -> str:
+def fig_uri(fig) -> str:
     buf = io.BytesIO()
     fig.tight_layout()
     fig.savefig(buf, format="png")
@@ -78,7 +92,7 @@ def final_samples(rows: list[Row], dataset: str, n: int = 2500) -> str | None:
     means = data.mixture.means if data.mixture is not None else None
     panels = [(f"{r.method} (seed {r.seed})", load(r.path).sample(n, torch.Generator().manual_seed(0)), real, means)
               for r in shown]
-    return _fig_uri(panels_figure(panels, cols=min(6, len(panels)), size=3))
+    return fig_uri(panels_figure(panels, cols=min(6, len(panels)), size=3))
 
 
 def _image_panels(panels: list[tuple[str, torch.Tensor]], cols: int = 4) -> str:
@@ -93,7 +107,7 @@ def _image_panels(panels: list[tuple[str, torch.Tensor]], cols: int = 4) -> str:
     for ax, (title, images) in zip(axes.flat, panels, strict=False):
         ax.imshow(grid_array(images), cmap="gray", vmin=0, vmax=255)
         ax.set_title(title, fontsize=9)
-    return _fig_uri(fig)
+    return fig_uri(fig)
 
 
 def evenly_spaced(items: list, k: int) -> list:
@@ -134,7 +148,8 @@ def evolution(rows: list[Row], dataset: str, columns: int = 5, thumb: int = 170)
 
 
 def coverage_curves(rows: list[Row], dataset: str) -> str | None:
-    """Metric vs generator step (modes and jsd_grid, or modes and kl on images), mean ± std over seeds."""
+    """Metric vs generator step (modes and jsd_grid, or modes and kl on images), mean ± std over seeds, with
+    the calibration rows as lines."""
     seen = {k for r in rows if r.dataset == dataset for _, m in r.curve for k in m}
     metrics = tuple(k for k in ("modes", "jsd_grid", "kl", "digit_kl", "fd") if k in seen)[:2]
     by_method: dict[str, list[Row]] = {}
@@ -143,6 +158,7 @@ def coverage_curves(rows: list[Row], dataset: str) -> str | None:
             by_method.setdefault(r.method, []).append(r)
     if not by_method or not metrics:
         return None
+    refs = references([r for r in rows if r.dataset == dataset])[0].get(dataset, {})
     fig, axes = plt.subplots(1, len(metrics), figsize=(6 * len(metrics), 4), dpi=80, squeeze=False)
     for ax, key in zip(axes[0], metrics, strict=True):
         for method, rs in by_method.items():
@@ -159,11 +175,12 @@ def coverage_curves(rows: list[Row], dataset: str) -> str | None:
             mean, std = np.nanmean(table[ok], axis=1), np.nanstd(table[ok], axis=1)
             ax.plot(x, mean, label=method, marker="o", markersize=3)
             ax.fill_between(x, mean - std, mean + std, alpha=0.15)
+        calibration_lines(ax, refs, key)
         ax.set_xlabel("generator step")
         ax.set_ylabel(key)
         ax.set_title(f"{dataset}: {key} (mean ± std over seeds)", fontsize=10)
     axes[0][0].legend(fontsize=7, ncol=2)
-    return _fig_uri(fig)
+    return fig_uri(fig)
 
 
 def _results_table(rows: list[Row], dataset: str) -> str:
@@ -171,12 +188,17 @@ def _results_table(rows: list[Row], dataset: str) -> str:
     pub = published_for(dataset)
     metrics = (*metrics, *(k for k in KNOWN if k not in metrics and any(k in p.values for p in pub)))
     table = cells(rows, metrics).get(dataset, {})
+    refs, notes = references([r for r in rows if r.dataset == dataset])
+    fl = flags({dataset: table}, refs)[dataset]
     head = "".join(f"<th>{k}</th>" for k in metrics)
     out = [f"<table><tr><th>method</th><th>runs</th>{head}<th>s/run</th></tr>"]
+    for label, values in refs.get(dataset, {}).items():
+        tds = "".join(f"<td>{reference_value(values.get(k))}</td>" for k in metrics)
+        out.append(f'<tr class="reference"><td>{html.escape(label)}</td><td></td>{tds}<td></td></tr>')
     for m, cs in table.items():
         t = cs["elapsed_s"]
         n_ok = sum(1 for r in rows if r.dataset == dataset and r.method == m and r.status == "finished")
-        tds = "".join(f"<td>{html.escape(cs[k].format())}</td>" for k in metrics)
+        tds = "".join(_cell_td(cs[k].format(), k in fl[m]) for k in metrics)
         out.append(f"<tr><td>{html.escape(m)}</td><td>{n_ok}/{cs['elapsed_s'].n_runs}</td>{tds}"
                    f"<td>{'-' if not t.values else f'{t.mean:.0f}'}</td></tr>")
     for p in pub:
@@ -184,7 +206,16 @@ def _results_table(rows: list[Row], dataset: str) -> str:
         out.append(f'<tr class="published"><td>{html.escape(p.method)}: published in {html.escape(p.source)}'
                    f"</td><td></td>{tds}<td></td></tr>")
     out.append("</table>")
+    if dataset in notes:
+        out.append(f'<p class="note">{html.escape(notes[dataset])}.</p>')
     return "\n".join(out)
+
+
+def _cell_td(text: str, noise: bool) -> str:
+    """A method's cell; one no better than the uniform box carries the noise flag."""
+    if not noise:
+        return f"<td>{html.escape(text)}</td>"
+    return f'<td class="noise">{html.escape(text)} {NOISE_FLAG}</td>'
 
 
 def build_report(rows: list[Row], path: Path, title: str, setting: str = "") -> Path:
@@ -197,6 +228,7 @@ def build_report(rows: list[Row], path: Path, title: str, setting: str = "") -> 
     parts.append('<p class="note">Cells are mean (std) over seeds, per-seed values in results.csv; [n/N] when only '
                  "n of N runs gave a value. Grey italic rows were published elsewhere under different networks, "
                  "budgets and sample counts: they are context, not comparable cell by cell.</p>")
+    parts.append(f'<p class="note">{html.escape(CALIBRATION_NOTE)}</p>')
     for d in datasets:
         parts.append(f"<h2>{html.escape(d)}</h2>")
         parts.append(_results_table(rows, d))

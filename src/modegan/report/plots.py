@@ -55,6 +55,18 @@ def _histogram(fig, pos, gen, real, means, title: str) -> None:
     ax.set_title(title, fontsize=9)
 
 
+CALIBRATION_STYLE = {"reference: true mixture": {"color": "tab:green", "linestyle": "--"},
+                     "reference: uniform box": {"color": "tab:red", "linestyle": ":"}}
+
+
+def calibration_lines(ax, refs: dict[str, dict], key: str) -> None:
+    """The calibration rows' values of one metric as horizontal lines (dashed green true, dotted red uniform)."""
+    for label, style in CALIBRATION_STYLE.items():
+        v = refs.get(label, {}).get(key)
+        if v is not None:
+            ax.axhline(v, linewidth=1, label=label, **style)
+
+
 def scatter_png(path: Path, generated, real, means=None, title: str = "") -> None:
     fig = plt.figure(figsize=(5, 5), dpi=80)
     _scatter(fig, (1, 1, 1), generated, real, means, title)
