@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -72,13 +73,19 @@ def assert_same_run(a: Path, b: Path, rel=1e-5):
     assert sorted(p.name for p in a.rglob("*")) == sorted(p.name for p in b.rglob("*"))
 
 
-def test_two_gloo_processes_equal_one(mnist_dir, stub_classifier, tmp_path, capsys):
+@pytest.fixture(scope="module")
+def one_process(mnist_dir, stub_classifier, tmp_path_factory):
+    """The reference: the gan preset for 4 steps on one process."""
+    out = tmp_path_factory.mktemp("one") / "run"
+    assert main([*_args(mnist_dir, stub_classifier, extra=["train.steps=4"]), "--out", str(out)]) == 0
+    return out
+
+
+def test_two_gloo_processes_equal_one(one_process, mnist_dir, stub_classifier, tmp_path):
     """The gan preset: BatchNorm in G and D, over the global batch of 8 split 4 + 4."""
-    args = _args(mnist_dir, stub_classifier, extra=["train.steps=4"])
-    single([*args, "--out", str(tmp_path / "one")], capsys)
-    code, err = torchrun([*args, "--out", str(tmp_path / "two")])
+    code, err = torchrun([*_args(mnist_dir, stub_classifier, extra=["train.steps=4"]), "--out", str(tmp_path / "two")])
     assert code == 0, err
-    assert_same_run(tmp_path / "one", tmp_path / "two")
+    assert_same_run(one_process, tmp_path / "two")
 
 
 @pytest.mark.slow
@@ -91,14 +98,12 @@ def test_two_processes_equal_one_with_a_gradient_penalty_and_packing(mnist_dir, 
     assert_same_run(tmp_path / "one", tmp_path / "two")
 
 
-def test_resume_under_torchrun_continues(mnist_dir, stub_classifier, tmp_path, capsys):
+def test_resume_under_torchrun_continues(one_process, mnist_dir, stub_classifier, tmp_path, capsys):
     """Half the steps on one process, the rest on two (`train --resume` under torchrun): the uninterrupted run."""
-    args = _args(mnist_dir, stub_classifier)
-    single([*args, "train.steps=4", "--out", str(tmp_path / "full")], capsys)
-    single([*args, "train.steps=2", "--out", str(tmp_path / "half")], capsys)
+    single([*_args(mnist_dir, stub_classifier, extra=["train.steps=2"]), "--out", str(tmp_path / "half")], capsys)
     code, err = torchrun(["train", "--resume", str(tmp_path / "half"), "--steps", "4", "--no-progress"])
     assert code == 0, err
-    assert_same_run(tmp_path / "full", tmp_path / "half")
+    assert_same_run(one_process, tmp_path / "half")
 
 
 def test_an_indivisible_batch_stops_every_rank_with_one_line(mnist_dir, stub_classifier, tmp_path):
@@ -135,3 +140,66 @@ def test_bad_distributed_input_is_one_line(tmp_path, capsys):
         local_batch(7, two)
     with pytest.raises(ModeganError, match="diwgan.enabled does not run on several processes"):
         check_distributed(build_config(preset="diwgan", overrides={"data": {"name": "ring8"}}), two)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _failing_rank(rank, ports, out, cfg):
+    """One rank of two (spawned): rank 0's evaluation fails, then (a second run) rank 1's data fails to load."""
+    from modegan.train import run as run_mod
+
+    torch.set_num_threads(1)
+    os.environ.update(RANK=str(rank), WORLD_SIZE="2", LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1")
+    if rank == 0:
+        def evaluate(self, step, *a):
+            raise ModeganError(f"disk full at step {step} (simulated)")
+        run_mod.Recorder.evaluate = evaluate
+    else:
+        def run_dataset(cfg):
+            raise ModeganError("no data here (simulated)")
+        run_mod.run_dataset, original = run_dataset, run_mod.run_dataset
+    seen = {}
+    for case, port in zip(("eval", "data"), ports, strict=True):
+        os.environ["MASTER_PORT"] = str(port)
+        if case == "data" and rank == 1:
+            run_mod.run_dataset = run_dataset
+        elif rank == 1:
+            run_mod.run_dataset = original
+        try:
+            train(cfg, out=out / case, backend="gloo")
+            seen[case] = None
+        except ModeganError as e:
+            seen[case] = [type(e).__name__, str(e), bool(getattr(e, "quiet", False))]
+    (out / f"rank{rank}.json").write_text(json.dumps(seen))
+
+
+@pytest.mark.slow
+def test_a_failure_on_one_rank_stops_every_rank(mnist_dir, stub_classifier, tmp_path):
+    """Rank 0 failing alone (its evaluation) or rank 1 failing alone (its data): both ranks stop with the failed
+    rank's line, which only rank 0 reports (`quiet` elsewhere); rank 0's summary records the failure."""
+    import torch.multiprocessing as mp
+
+    cfg = build_config(preset="gan", overrides={
+        "data": {"name": "mnist", "dir": str(mnist_dir), "verify": False},
+        "model": {"g_width": 4, "d_width": 4, "z_dim": 8},
+        "train": {"classifier": str(stub_classifier), "batch_size": 4, "steps": 4, "eval_every": 2,
+                  "eval_samples": 16, "threads": 1}})
+    ctx = mp.spawn(_failing_rank, args=((_free_port(), _free_port()), tmp_path, cfg), nprocs=2, join=False)
+    deadline = time.monotonic() + LAUNCH_TIMEOUT_S
+    while not ctx.join(timeout=1):
+        if time.monotonic() > deadline:
+            for p in ctx.processes:
+                p.kill()
+            pytest.fail(f"a rank was left waiting for more than {LAUNCH_TIMEOUT_S} s")
+    r0, r1 = (json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1))
+    assert r0["eval"] == ["ModeganError", "disk full at step 2 (simulated)", False]
+    assert r1["eval"] == ["PeerFailed", "disk full at step 2 (simulated)", True]
+    assert json.loads((tmp_path / "eval" / "summary.json").read_text())["status"] == "failed"
+    assert r0["data"] == ["PeerFailed", "rank 1: no data here (simulated)", False]
+    assert r1["data"] == ["PeerFailed", "rank 1: no data here (simulated)", True]

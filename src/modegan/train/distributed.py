@@ -175,6 +175,21 @@ def check_distributed(cfg, world: World) -> None:
 # --- BatchNorm over the global batch -------------------------------------------------------------------------
 
 
+class _AllReduceSum(torch.autograd.Function):
+    """The sum over the ranks; its gradient is the sum over the ranks of the gradients (each rank's output is
+    the same sum, so every rank's loss depends on every rank's input)."""
+
+    @staticmethod
+    def forward(ctx, t: Tensor) -> Tensor:
+        t = t.clone(memory_format=torch.contiguous_format)
+        dist.all_reduce(t)
+        return t
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:
+        return _AllReduceSum.apply(grad)
+
+
 class GlobalBatchNorm(nn.modules.batchnorm._BatchNorm):
     """BatchNorm whose training statistics are those of the global batch: the per-channel sum, then the sum of
     squared deviations, all-reduced over the ranks (differentiable: their backward all-reduces the gradient, so
@@ -187,15 +202,13 @@ class GlobalBatchNorm(nn.modules.batchnorm._BatchNorm):
     def forward(self, x: Tensor) -> Tensor:
         if not self.training or not dist.is_initialized() or dist.get_world_size() == 1:
             return super().forward(x)
-        from torch.distributed.nn.functional import all_reduce
-
         self._check_input_dim(x)
         dims = [0, *range(2, x.dim())]
         shape = [1, -1] + [1] * (x.dim() - 2)
         n = x.numel() // x.shape[1] * dist.get_world_size()  # every rank holds an equal slice: no count to sync
-        mean = all_reduce(x.sum(dims)) / n
+        mean = _AllReduceSum.apply(x.sum(dims)) / n
         dev = x - mean.reshape(shape)
-        var = all_reduce((dev * dev).sum(dims)) / n
+        var = _AllReduceSum.apply((dev * dev).sum(dims)) / n
         if self.track_running_stats:
             with torch.no_grad():
                 self.num_batches_tracked.add_(1)
