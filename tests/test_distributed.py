@@ -151,11 +151,15 @@ def _free_port() -> int:
 
 
 def _failing_rank(rank, ports, out, cfg):
-    """One rank of two (spawned): rank 0's evaluation fails, then (a second run) rank 1's data fails to load."""
+    """One rank of two (spawned): a run that finishes (rank 1 given another --out, which it must not touch),
+    one where rank 0's evaluation fails, one where rank 1's data fails to load."""
     from modegan.train import run as run_mod
 
     torch.set_num_threads(1)
     os.environ.update(RANK=str(rank), WORLD_SIZE="2", LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1")
+    os.environ["MASTER_PORT"] = str(ports[0])
+    summary = train(cfg, out=out / ("ok" if rank == 0 else "ok-rank1"), backend="gloo")
+    seen = {"ok": summary}
     if rank == 0:
         def evaluate(self, step, *a):
             raise ModeganError(f"disk full at step {step} (simulated)")
@@ -164,8 +168,7 @@ def _failing_rank(rank, ports, out, cfg):
         def run_dataset(cfg):
             raise ModeganError("no data here (simulated)")
         run_mod.run_dataset, original = run_dataset, run_mod.run_dataset
-    seen = {}
-    for case, port in zip(("eval", "data"), ports, strict=True):
+    for case, port in zip(("eval", "data"), ports[1:], strict=True):
         os.environ["MASTER_PORT"] = str(port)
         if case == "data" and rank == 1:
             run_mod.run_dataset = run_dataset
@@ -190,7 +193,8 @@ def test_a_failure_on_one_rank_stops_every_rank(mnist_dir, stub_classifier, tmp_
         "model": {"g_width": 4, "d_width": 4, "z_dim": 8},
         "train": {"classifier": str(stub_classifier), "batch_size": 4, "steps": 4, "eval_every": 2,
                   "eval_samples": 16, "threads": 1}})
-    ctx = mp.spawn(_failing_rank, args=((_free_port(), _free_port()), tmp_path, cfg), nprocs=2, join=False)
+    ports = (_free_port(), _free_port(), _free_port())
+    ctx = mp.spawn(_failing_rank, args=(ports, tmp_path, cfg), nprocs=2, join=False)
     deadline = time.monotonic() + LAUNCH_TIMEOUT_S
     while not ctx.join(timeout=1):
         if time.monotonic() > deadline:
@@ -198,6 +202,8 @@ def test_a_failure_on_one_rank_stops_every_rank(mnist_dir, stub_classifier, tmp_
                 p.kill()
             pytest.fail(f"a rank was left waiting for more than {LAUNCH_TIMEOUT_S} s")
     r0, r1 = (json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1))
+    assert r0["ok"]["status"] == "finished" and r1["ok"] == r0["ok"]
+    assert (tmp_path / "ok" / "generator.safetensors").is_file() and not (tmp_path / "ok-rank1").exists()
     assert r0["eval"] == ["ModeganError", "disk full at step 2 (simulated)", False]
     assert r1["eval"] == ["PeerFailed", "disk full at step 2 (simulated)", True]
     assert json.loads((tmp_path / "eval" / "summary.json").read_text())["status"] == "failed"

@@ -343,10 +343,17 @@ def train_distributed(world: World, config, *, out, resume, steps, overwrite: bo
         try:
             return _train_ranks(world, config, out=out, resume=resume, steps=steps, overwrite=overwrite,
                                 progress=progress)
+        except PeerFailed:
+            raise  # agreed: quiet except on rank 0
         except ModeganError as e:
-            if not world.leader:
-                e.quiet = True  # the same decision on every rank (agreed, or identical losses): rank 0 says it
-            raise
+            from modegan.train.run import TrainingDiverged
+
+            if world.leader:
+                raise
+            if isinstance(e, TrainingDiverged):  # the same losses on every rank: rank 0 reports it
+                e.quiet = True
+                raise
+            raise ModeganError(f"rank {world.rank}: {e}") from None  # this rank's own, not agreed
 
 
 def _leader_setup(stack: contextlib.ExitStack, world: World, config, out, resume, steps, overwrite):
