@@ -209,3 +209,13 @@ def test_a_failure_on_one_rank_stops_every_rank(mnist_dir, stub_classifier, tmp_
     assert json.loads((tmp_path / "eval" / "summary.json").read_text())["status"] == "failed"
     assert r0["data"] == ["PeerFailed", "rank 1: no data here (simulated)", False]
     assert r1["data"] == ["PeerFailed", "rank 1: no data here (simulated)", True]
+
+
+def test_networks_off_the_ranks_device_are_one_line():
+    from modegan.train.distributed import check_placement
+    from modegan.train.parts import build_parts
+
+    parts = build_parts(build_config(overrides={"data": {"name": "ring8"}}), 2)
+    check_placement(parts, World(0, 2, 0))
+    with pytest.raises(ModeganError, match=r"G is on cpu but rank 1's device for nccl is cuda:1; place the networks"):
+        check_placement(parts, World(1, 2, 1, "nccl", torch.device("cuda", 1)))

@@ -320,6 +320,15 @@ def sharded_train_step(p, train, world: World) -> dict[str, Tensor]:
     return out
 
 
+def check_placement(parts, world: World) -> None:
+    """The networks must live on this rank's device (nccl: cuda:LOCAL_RANK; gloo: cpu), which the collectives use."""
+    for name, m in parts.modules().items():
+        for t in m.state_dict().values():
+            if t.device != world.device:
+                raise ModeganError(f"{name} is on {t.device} but rank {world.rank}'s device for {world.backend} is "
+                                   f"{world.device}; place the networks there (or use --dist-backend gloo for CPU)")
+
+
 def distribute_parts(parts, world: World) -> None:
     """Make `parts` one rank of the run: every tensor of state from rank 0, BatchNorm over the global batch,
     gradients averaged at each optimiser step."""
@@ -425,6 +434,7 @@ def _train_ranks(world: World, config, *, out, resume, steps, overwrite, progres
                 parts = build_parts(cfg, data_dim(dataset))
                 if state is not None:
                     restore(parts, state)
+            check_placement(parts, world)
             err = None
         except Exception as e:  # noqa: BLE001
             err = e
