@@ -440,13 +440,12 @@ def _train_ranks(world: World, config, *, out, resume, steps, overwrite, progres
             err = e
         try:
             agree(world, err)
-        except ModeganError as e:
+        except BaseException as e:
             if rec is not None:
-                rec.failed(0 if state is None else state["step"], e)
-            raise
-        finally:
-            if rec is not None and err is not None:
+                if isinstance(e, ModeganError):
+                    rec.failed(0 if state is None else state["step"], e)
                 rec.close()
+            raise
         del state  # rank 0's copy went to the others; the parts hold it now
 
         distribute_parts(parts, world)
