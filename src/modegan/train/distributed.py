@@ -500,8 +500,3 @@ def _train_ranks(world: World, config, *, out, resume, steps, overwrite, progres
             if rec is not None:
                 rec.close()
 
-
-def is_quiet(error: BaseException) -> bool:
-    """True for an error that rank 0 of a torchrun launch reports: this rank prints nothing."""
-    return bool(getattr(error, "quiet", False))
-
