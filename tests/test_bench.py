@@ -276,3 +276,16 @@ def test_evolution_columns_are_evenly_spaced_and_end_at_the_last_step():
     assert evenly_spaced([10, 20, 30], 5) == [10, 20, 30]  # fewer plots than columns: each once, the last kept
     assert evenly_spaced([7], 5) == [7]
     assert evenly_spaced(list(range(4)), 3) == [0, 2, 3]  # round(1.5) = 2
+
+
+def test_ray_task_resources_without_and_with_gpus():
+    """No GPU in the cluster: one CPU per job, as before; with GPUs: a whole one per image job, a share per toy job."""
+    from modegan.bench.ray_backend import TOY_GPU_SHARE, task_options
+    from modegan.config import build_config
+
+    toy = [(build_config(preset="gan", overrides={"data": {"name": "ring8"}}).to_dict(), "a"),
+           (build_config(preset="gan", overrides={"data": {"name": "ring8"}, "train": {"seed": 1}}).to_dict(), "b")]
+    image = [(build_config(preset="gan", overrides={"data": {"name": "stacked-mnist"}}).to_dict(), "c")]
+    assert task_options(toy, 0) == task_options(image, 0) == {"num_cpus": 1}
+    assert task_options(image, 4) == {"num_cpus": 1, "num_gpus": 1}
+    assert task_options(toy, 4) == {"num_cpus": 1, "num_gpus": TOY_GPU_SHARE} and 0 < TOY_GPU_SHARE < 1

@@ -42,8 +42,10 @@ def train(
     progress: bool = typer.Option(True, help="show a progress bar"),
     device: str | None = typer.Option(None, help="auto, cpu, cuda, cuda:N or mps (sets train.device; a resumed run "
                                       "continues where it trained unless given)"),
+    dist_backend: str = typer.Option("auto", "--dist-backend", help="under torchrun with several processes: "
+                                     "auto (nccl with CUDA, else gloo), gloo or nccl"),
 ):
-    """Train one run and write its run directory."""
+    """Train one run and write its run directory (under torchrun: on every process, rank 0 writing)."""
     from modegan.config import build_config
     from modegan.limits import MAX_STEPS, check_int, check_out_dir
     from modegan.train import train as run_train
@@ -53,7 +55,7 @@ def train(
             raise ModeganError("--resume takes only --steps and --device; the run's config.yaml fixes everything else")
         if steps is not None:
             check_int(steps, "--steps", 1, MAX_STEPS)
-        summary = run_train(resume=resume, steps=steps, progress=progress, device=device)
+        summary = run_train(resume=resume, steps=steps, progress=progress, device=device, backend=dist_backend)
     else:
         ov = _overrides(overrides, {"--data": ("data.name", data),
                                     "--data-dir": ("data.dir", None if data_dir is None else str(data_dir)),
@@ -62,8 +64,19 @@ def train(
         cfg = build_config(preset=preset, file=config, overrides=ov)
         if out is None:
             raise ModeganError("an output directory is needed (--out DIR)")
-        summary = run_train(cfg, out=check_out_dir(out), overwrite=overwrite, progress=progress)
+        summary = run_train(cfg, out=check_out_dir(out), overwrite=overwrite, progress=progress, backend=dist_backend)
+    if _rank() != 0:
+        return  # rank 0 of a torchrun launch prints the table
     _print_metrics(summary.get("metrics", {}), summary.get("protocol", {}), f"step {summary['step']}")
+
+
+def _rank() -> int:
+    import os
+
+    try:
+        return int(os.environ.get("RANK", "0"))
+    except ValueError:
+        return 0
 
 
 @app.command()
@@ -495,6 +508,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         code = app(args=argv, prog_name="modegan", standalone_mode=False)
     except ModeganError as e:
+        if getattr(e, "quiet", False):  # another rank of a torchrun launch: rank 0 prints the line
+            return 2
         return _error(str(e))
     except no_args as e:  # type: ignore[misc]
         e.show()

@@ -64,15 +64,38 @@ def shutdown() -> None:
     _ray().shutdown()
 
 
+TOY_GPU_SHARE = 0.25  # a toy job's share of a GPU: four small MLP batches packed on one GPU
+
+
+def is_image_job(items: list[tuple[dict, str]]) -> bool:
+    """A job of image runs (DCGAN); its items are (config dict, run path) pairs, as `RunSpec.job_item` gives."""
+    return any(cfg.get("model", {}).get("arch") == "dcgan" for cfg, _ in items)
+
+
+def task_options(items: list[tuple[dict, str]], cluster_gpus: float) -> dict:
+    """The Ray resources one job asks for: one CPU, and where the cluster has GPUs, one whole GPU for an image
+    job and `TOY_GPU_SHARE` of one for a toy job (so several toy jobs share a GPU); no GPU otherwise."""
+    if cluster_gpus <= 0:
+        return {"num_cpus": 1}
+    return {"num_cpus": 1, "num_gpus": 1 if is_image_job(items) else TOY_GPU_SHARE}
+
+
+def cluster_gpus() -> float:
+    """The GPUs of the connected Ray cluster (0 without any)."""
+    return float(_ray().cluster_resources().get("GPU", 0))
+
+
 def run_on_ray(address: str, payload: list[tuple[list, bool]], on_done: Callable[[int, list[dict]], None]) -> None:
-    """Run every (items, batch) job as a one-CPU Ray task; `on_done(index, results)` as each finishes."""
+    """Run every (items, batch) job as a Ray task with `task_options`'s resources; `on_done(index, results)` as
+    each finishes."""
     ray = _ray()
     from modegan.bench.runs import run_job
 
     started_here = connect(address)
     try:
-        task = ray.remote(num_cpus=1)(run_job)
-        pending = {task.remote(items, batch): i for i, (items, batch) in enumerate(payload)}
+        task, gpus = ray.remote(run_job), cluster_gpus()
+        pending = {task.options(**task_options(items, gpus)).remote(items, batch): i
+                   for i, (items, batch) in enumerate(payload)}
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
             for ref in ready:

@@ -356,6 +356,7 @@ def train(
     overwrite: bool = False,
     progress: bool = False,
     device: str | torch.device | None = None,
+    backend: str = "auto",
 ) -> dict:
     """Train a run and return its summary (also written to `summary.json`).
 
@@ -370,7 +371,16 @@ def train(
 
     The process holds the run directory's lock (`files.run_lock`) while it trains: a second `train` into
     the same directory is one ModeganError line naming this process's PID.
+
+    Under torchrun with several processes (RANK, WORLD_SIZE, LOCAL_RANK set) the run trains on all of them,
+    the global batch split over the ranks (`distributed.py`; `backend`: auto, gloo or nccl); rank 0 writes.
     """
+    from modegan.train import distributed
+
+    world = distributed.world_from_env(backend)  # None outside torchrun or with one process
+    if world is not None:
+        return distributed.train_distributed(world, config, out=out, resume=resume, steps=steps,
+                                             overwrite=overwrite, progress=progress)
     if resume is not None:
         run = RunDir(resume)
         cfg, state = resume_state(run, steps, clean=False)  # every refusal comes before the lock file is created
