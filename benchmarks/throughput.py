@@ -135,7 +135,13 @@ def single_step(cfg, data, train, device):
 
 
 def batched_step(name, batch, seeds, data, train, device):
-    bp = BatchedParts.stack([build_parts(config(name, batch, s), data.dim) for s in range(seeds)])
+    runs = []
+    for s in range(seeds):
+        cfg = config(name, batch, s)
+        runs.append(build_parts(cfg, data.dim))
+        if cfg.diwgan.enabled:  # once DIWGAN batches, its seeds come with their own autoencoders
+            attach_diwgan(runs[-1], data.train, None)
+    bp = BatchedParts.stack(runs)
     if device.type != "cpu":
         to_device(bp, device)
     return functools.partial(batched_train_step, bp, train, batch)
@@ -174,7 +180,9 @@ def measure(name: str, args, data, train, device) -> dict:
         if make is None:
             continue
         try:
-            fns[key] = synced(make(), device)
+            fn = synced(make(), device)
+            fn()  # a column that fails on its first step is reported, the others still run
+            fns[key] = fn
         except Exception as e:  # noqa: BLE001 - one failing column is reported, the others still run
             errors[key] = f"{type(e).__name__}: {str(e).splitlines()[0][:120] if str(e) else ''}"
     g1, g1_flops = gemm(rows, width, 1, device)
