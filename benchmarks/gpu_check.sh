@@ -117,7 +117,7 @@ import torch
 dev = sys.argv[1]
 print("python", sys.version.split()[0], "torch", torch.__version__, "cuda build", torch.version.cuda,
       "cuda available", torch.cuda.is_available(), "threads", torch.get_num_threads())
-if dev == "cuda":
+if dev == "cuda" and torch.cuda.is_available():
     print("device", torch.cuda.get_device_name(0), "capability", torch.cuda.get_device_capability(0))
     a = torch.randn(4096, 4096, device="cuda")
     torch.cuda.synchronize()
