@@ -41,3 +41,18 @@ def test_count_matches_executed_products(preset):
     train_step(parts, data.train, cfg.train.batch_size)  # optimiser state exists from here on
     executed = count_matmul_flops(lambda: train_step(parts, data.train, cfg.train.batch_size))
     assert step_flops(cfg, data.dim)["total"] == executed
+
+
+@pytest.mark.parametrize("preset", ["gan", "wgan-gp", "pacgan2", "topk"])
+def test_batched_step_is_seeds_times_one(preset):
+    """S stacked seeds run S times one seed's products (one bmm per layer)."""
+    from modegan.train.batched import BatchedParts, batched_train_step
+
+    over = {"data": {"name": "ring8", "n_train": 500}, "model": {"g_width": 24, "d_width": 20},
+            "train": {"batch_size": 36}}
+    cfgs = [build_config(preset=preset, overrides={**over, "train": {**over["train"], "seed": s}}) for s in (0, 1)]
+    data = load_dataset("ring8", n_train=500)
+    bp = BatchedParts.stack([build_parts(c, data.dim) for c in cfgs])
+    batched_train_step(bp, data.train, 36)
+    executed = count_matmul_flops(lambda: batched_train_step(bp, data.train, 36))
+    assert executed == 2 * step_flops(cfgs[0], data.dim)["total"]
