@@ -13,6 +13,10 @@ The FLOPs of a step are its linear layers' products, counted from the shapes (`m
 forward and backward of D and G, n_critic, the penalty's double backward, unroll K, packing); "share" is the
 step's achieved FLOP/s over the GEMM's (S=1 against mm, S seeds against bmm).
 
+Columns: S=1, S=10 (per seed) and plain in generator steps/s; xS=1 the batched per-seed rate over S=1;
+S1/pl the S=1 rate over the plain loop's (above 1: modegan's step is faster); MFLOP per step and seed;
+GF/s achieved by S=1 and by the batch, each with its share of the mm or bmm rate (mm GF/s, bmm GF/s).
+
 The closing estimate is the paper's comparison (gan, diwgan, unrolled, veegan x 4 mixtures x 10 seeds, 20,000
 steps) from the measured per-seed rates, batched where a preset batches, with --procs processes running side by
 side at those rates (2 on the 2-core development machine: one 1-thread process per core); training steps only
