@@ -37,7 +37,7 @@ import time
 
 VARIANTS = (
     "gan:nets:default", "gan:nets:reduce-overhead", "gan:nets:max-autotune-no-cudagraphs", "gan:step:default",
-    "wgan-gp:nets:default", "wgan-gp:G:default", "unrolled:nets:default",
+    "gan:G:default", "wgan-gp:nets:default", "wgan-gp:G:default", "unrolled:nets:default",
 )
 RUN_STEPS = 20_000
 
