@@ -138,6 +138,7 @@ else
            tests/test_unrolled.py tests/test_veegan.py tests/test_batched.py tests/test_train.py
            tests/test_image_nets.py tests/test_diwgan.py)
 fi
+[[ -f tests/test_device.py ]] && TESTS=(tests/test_device.py "${TESTS[@]}")  # the tests that take --device
 DEVICE_OPT=(--device "$DEVICE")
 if ! "$PY" -m pytest --help 2>/dev/null | grep -q -- "--device"; then
     echo "=== tests/conftest.py has no --device option yet: the tests run on their default device"

@@ -25,15 +25,17 @@ side at those rates (2 on the 2-core development machine: one 1-thread process p
     python benchmarks/throughput.py [--presets gan,wgan-gp] [--device cpu|cuda] [--batch 256] [--seeds 10]
                                     [--threads 1] [--repeats 5] [--steps 40] [--procs 2] [--csv PATH]
 
-On a GPU (--device cuda) the networks and the training set are moved with `.to(device)` here (the library
-has no device option yet); the random draws stay on each run's host generator and are copied over, and every
-timed step ends with a synchronisation.
+On a GPU (--device cuda) the runs are placed by the library's train.device where the config has it (then the
+draws are made on the device too); without it the networks and the training set are moved with `.to(device)`
+here and the random draws stay on each run's host generator and are copied over. Every timed step on a GPU
+ends with a synchronisation.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import functools
 import sys
 from pathlib import Path
@@ -41,7 +43,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from modegan.config import build_config  # noqa: E402
+from modegan.config import TrainConfig, build_config  # noqa: E402
 from modegan.data import load_dataset  # noqa: E402
 from modegan.malloc import tune_malloc  # noqa: E402
 from modegan.nets.batched import BatchedGenerator  # noqa: E402
@@ -56,6 +58,8 @@ from step_speed import interleaved, make_plain_step  # noqa: E402
 PAPER = ("gan", "diwgan", "unrolled", "veegan")
 PAPER_RUNS, PAPER_STEPS = 4 * 10, 20_000  # 4 mixtures x 10 seeds, 20,000 generator steps each
 DATA = "grid25"
+# Whether the library places a run itself (train.device, modegan.device); else this benchmark moves it.
+LIBRARY_DEVICE = "device" in {f.name for f in dataclasses.fields(TrainConfig)}
 
 
 def toy_presets() -> list[str]:
@@ -70,8 +74,10 @@ def toy_presets() -> list[str]:
     return names
 
 
-def config(name: str, batch: int, seed: int = 0):
+def config(name: str, batch: int, seed: int = 0, device: str = "cpu"):
     over = {"data": {"name": DATA}, "train": {"batch_size": batch, "seed": seed}}
+    if LIBRARY_DEVICE:
+        over["train"]["device"] = device  # explicit: train.device auto would take a GPU for a cpu run
     if PRESETS[name].settings.get("diwgan", {}).get("enabled"):
         over["diwgan"] = {"ae_steps": 50}  # a briefly trained autoencoder: speed only
     return build_config(preset=name, overrides=over)
@@ -133,7 +139,7 @@ def single_step(cfg, data, train, device):
     parts = build_parts(cfg, data.dim)
     if cfg.diwgan.enabled:
         attach_diwgan(parts, data.train, None)
-    if device.type != "cpu":
+    if device.type != "cpu" and not LIBRARY_DEVICE:
         to_device(parts, device)
     return functools.partial(train_step, parts, train, cfg.train.batch_size)
 
@@ -141,12 +147,12 @@ def single_step(cfg, data, train, device):
 def batched_step(name, batch, seeds, data, train, device):
     runs = []
     for s in range(seeds):
-        cfg = config(name, batch, s)
+        cfg = config(name, batch, s, str(device))
         runs.append(build_parts(cfg, data.dim))
         if cfg.diwgan.enabled:  # once DIWGAN batches, its seeds come with their own autoencoders
             attach_diwgan(runs[-1], data.train, None)
     bp = BatchedParts.stack(runs)
-    if device.type != "cpu":
+    if device.type != "cpu" and not LIBRARY_DEVICE:
         to_device(bp, device)
     return functools.partial(batched_train_step, bp, train, batch)
 
@@ -171,7 +177,7 @@ def gemm(rows: int, width: int, seeds: int, device: torch.device, reps: int = 10
 
 
 def measure(name: str, args, data, train, device) -> dict:
-    cfg = config(name, args.batch)
+    cfg = config(name, args.batch, device=str(device))
     flops = step_flops(cfg, data.dim)["total"]
     reason = batched_mod.batch_unsupported(cfg)
     rows, width = args.batch * cfg.scheme.pack, max(cfg.model.g_width, cfg.model.d_width)
@@ -279,7 +285,7 @@ def main() -> None:
         raise SystemExit(f"--device {args.device}: cpu or cuda")
     torch.set_num_threads(args.threads)
     tune_malloc()
-    if device.type != "cpu":
+    if device.type != "cpu" and not LIBRARY_DEVICE:
         host_drawn(device)
     names = [n for n in args.presets.split(",") if n] or toy_presets()
     data = load_dataset(DATA)

@@ -38,8 +38,9 @@ def test_count_matches_executed_products(preset):
     parts = build_parts(cfg, data.dim)
     if cfg.diwgan.enabled:
         attach_diwgan(parts, data.train, None)
-    train_step(parts, data.train, cfg.train.batch_size)  # optimiser state exists from here on
-    executed = count_matmul_flops(lambda: train_step(parts, data.train, cfg.train.batch_size))
+    train = data.train.to(next(parts.G.parameters()).device)  # wherever the library placed the run
+    train_step(parts, train, cfg.train.batch_size)  # optimiser state exists from here on
+    executed = count_matmul_flops(lambda: train_step(parts, train, cfg.train.batch_size))
     assert step_flops(cfg, data.dim)["total"] == executed
 
 
@@ -53,6 +54,7 @@ def test_batched_step_is_seeds_times_one(preset):
     cfgs = [build_config(preset=preset, overrides={**over, "train": {**over["train"], "seed": s}}) for s in (0, 1)]
     data = load_dataset("ring8", n_train=500)
     bp = BatchedParts.stack([build_parts(c, data.dim) for c in cfgs])
-    batched_train_step(bp, data.train, 36)
-    executed = count_matmul_flops(lambda: batched_train_step(bp, data.train, 36))
+    train = data.train.to(next(bp.G.parameters()).device)
+    batched_train_step(bp, train, 36)
+    executed = count_matmul_flops(lambda: batched_train_step(bp, train, 36))
     assert executed == 2 * step_flops(cfgs[0], data.dim)["total"]
