@@ -52,11 +52,23 @@ def plain_optim(params, oc):
     return torch.optim.RMSprop(params, lr=oc.lr)
 
 
-def make_plain_step(cfg, data):
-    """A hand-written GAN / WGAN / WGAN-GP step with the same networks and optimisers."""
+def make_plain_step(cfg, data, device=None):
+    """A hand-written GAN / WGAN / WGAN-GP step with the same networks and optimisers. With a `device`
+    (benchmarks/throughput.py), the networks and `data` live there; the draws stay on the host's generator."""
     m, lc, bs = cfg.model, cfg.loss, cfg.train.batch_size
     G = plain_mlp(m.z_dim, data.shape[1], m.g_width, m.g_depth)
     D = plain_mlp(data.shape[1], 1, m.d_width, m.d_depth)
+    if device is not None and torch.device(device).type != "cpu":
+        G, D, data = G.to(device), D.to(device), data.to(device)
+        host_randn, host_rand = torch.randn, torch.rand
+
+        def randn(*shape, generator):
+            return host_randn(*shape, generator=generator).to(device)
+
+        def rand(*shape, generator):
+            return host_rand(*shape, generator=generator).to(device)
+    else:
+        randn, rand = torch.randn, torch.rand
     g_opt, d_opt = plain_optim(G.parameters(), cfg.g_optim), plain_optim(D.parameters(), cfg.d_optim)
     rng = torch.Generator().manual_seed(0)
     wasserstein = lc.type == "wasserstein"
@@ -65,13 +77,13 @@ def make_plain_step(cfg, data):
         for _ in range(lc.n_critic):
             real = data[torch.randint(len(data), (bs,), generator=rng)]
             with torch.no_grad():
-                fake = G(torch.randn(bs, m.z_dim, generator=rng))
+                fake = G(randn(bs, m.z_dim, generator=rng))
             if wasserstein:
                 d_loss = D(fake).mean() - D(real).mean()
             else:
                 d_loss = F.softplus(-D(real)).mean() + F.softplus(D(fake)).mean()
             if lc.gp_weight > 0:
-                eps = torch.rand(bs, 1, generator=rng)
+                eps = rand(bs, 1, generator=rng)
                 x_hat = (eps * real + (1 - eps) * fake).requires_grad_(True)
                 (grad,) = torch.autograd.grad(D(x_hat).sum(), x_hat, create_graph=True)
                 d_loss = d_loss + lc.gp_weight * ((grad.norm(dim=1) - 1) ** 2).mean()
@@ -82,7 +94,7 @@ def make_plain_step(cfg, data):
                 with torch.no_grad():
                     for p in D.parameters():
                         p.clamp_(-lc.clip, lc.clip)
-        out = D(G(torch.randn(bs, m.z_dim, generator=rng)))
+        out = D(G(randn(bs, m.z_dim, generator=rng)))
         g_loss = -out.mean() if wasserstein else F.softplus(-out).mean()
         g_opt.zero_grad()
         g_loss.backward()
