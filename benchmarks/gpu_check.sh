@@ -144,18 +144,34 @@ if ! "$PY" -m pytest --help 2>/dev/null | grep -q -- "--device"; then
     echo "=== tests/conftest.py has no --device option yet: the tests run on their default device"
     DEVICE_OPT=()
 fi
-step "pytest" 170 "$PY" -m pytest -q -x -m "not slow" -p no:cacheprovider "${DEVICE_OPT[@]}" "${TESTS[@]}"
+step "pytest" 120 "$PY" -m pytest -q -x -m "not slow" -p no:cacheprovider "${DEVICE_OPT[@]}" "${TESTS[@]}"
 
 # 5-6. throughput
 if ((QUICK)); then
     step "throughput" 90 "$PY" benchmarks/throughput.py --device "$DEVICE" --presets gan,wgan-gp,unrolled \
         --seeds 3 --steps 5 --repeats 2 --csv "$OUT/throughput.csv"
 else
-    step "throughput" 150 "$PY" benchmarks/throughput.py --device "$DEVICE" --presets gan,wgan-gp,unrolled,veegan,pacgan2 \
+    step "throughput" 100 "$PY" benchmarks/throughput.py --device "$DEVICE" --presets gan,wgan-gp,unrolled,veegan,pacgan2 \
         --steps 20 --repeats 3 --csv "$OUT/throughput.csv"
-    step "throughput, batch 4096" 75 "$PY" benchmarks/throughput.py --device "$DEVICE" --presets gan,wgan-gp \
+    step "throughput, batch 4096" 45 "$PY" benchmarks/throughput.py --device "$DEVICE" --presets gan,wgan-gp \
         --batch 4096 --steps 10 --repeats 3 --csv "$OUT/throughput_b4096.csv"
 fi
+
+# 7. one DCGAN Stacked-MNIST epoch, fp32 against bf16 (extrapolated from timed blocks)
+if ((QUICK)); then
+    step "image epoch" 60 "$PY" benchmarks/image_epoch.py --device "$DEVICE" --steps 2 --repeats 1
+else
+    step "image epoch" 60 "$PY" benchmarks/image_epoch.py --device "$DEVICE" --steps 50 --repeats 3
+fi
+
+# 8. a timed suite: the seven presets of Table 1 x 4 mixtures x 10 seeds, a short budget, 8 workers; its wall
+# time x (50,000 / steps) bounds the converged table's (evaluations excluded from neither)
+SUITE_STEPS=$(( QUICK ? 20 : 1000 ))
+SUITE_DIR=$(mktemp -d)
+step "timed suite ($SUITE_STEPS steps)" 150 "$PY" -m modegan bench mog --device "$DEVICE" \
+    --methods gan,wgan-gp-toy,iwgan,diwgan,unrolled,veegan,pacgan2 --datasets ring8,grid25,grid25-random,cube27 \
+    --seeds $(( QUICK ? 2 : 10 )) --steps "$SUITE_STEPS" --workers $(( QUICK ? 2 : 8 )) --out "$SUITE_DIR"
+cp "$SUITE_DIR/results.md" "$OUT/suite_results.md" 2>/dev/null || true
 
 echo
 echo "=== summary ($SECONDS s, $FAILED failed)"
