@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import warnings
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -66,7 +67,7 @@ from modegan.train.steps import (
     veegan_discriminator_step,
 )
 from modegan.weighting import DualImportanceLoss, SampleWeighting
-from modegan.weighting.diwgan import DIAGNOSTICS, PendingPairing
+from modegan.weighting.diwgan import DIAGNOSTICS, PendingPairing, pairing_threads
 
 
 def batch_unsupported(cfg: RunConfig) -> str | None:
@@ -112,10 +113,12 @@ class SeedwiseDiwgan:
 
     def __init__(self, losses: list[DualImportanceLoss]):
         self.losses = losses
+        self.threads = pairing_threads(min(len(losses), os.cpu_count() or 1))
 
     def begin(self, fake: Tensor) -> list[PendingPairing]:
-        """Every seed's pairing queued on the pairing thread (they run one after another, off the GIL)."""
-        return [d.begin(x) for d, x in zip(self.losses, fake, strict=True)]
+        """Every seed's pairing started on a pool of up to one thread per core (off the GIL; each touches only
+        its own seed's state, so the order they run in changes nothing)."""
+        return [d.begin(x, threads=self.threads) for d, x in zip(self.losses, fake, strict=True)]
 
     def __call__(self, fake: Tensor, pending: list[PendingPairing] | None = None) -> tuple[Tensor, dict[str, Tensor]]:
         pending = pending or [None] * len(self.losses)
