@@ -166,3 +166,19 @@ def test_configs_must_differ_only_in_the_seed(tmp_path):
     cfgs[1].loss.n_critic = 2
     with pytest.raises(ModeganError, match="differ only in train.seed"):
         train_seeds(cfgs, [tmp_path / f"bat{s}" for s in SEEDS])
+
+
+@pytest.mark.parametrize(("preset", "key", "values"), [("wgan-gp", "gp_weight", (10.0, 1.0, 0.1)),
+                                                       ("diwgan", "alpha", (1.0, 0.3, 3.0))])
+def test_a_sweep_over_a_per_seed_scalar_batches(tmp_path, preset, key, values):
+    section = "loss" if key == "gp_weight" else "diwgan"
+    cfgs = [build_config(overrides=merge(c.to_dict(), {section: {key: v}}))
+            for c, v in zip(configs(preset), values, strict=True)]
+    check_batch_equals_separate_runs(tmp_path, cfgs)
+
+
+def test_a_penalty_weight_sweep_may_not_mix_zero_and_positive(tmp_path):
+    cfgs = configs("gan", {"loss": {"gp_weight": 1.0}})
+    cfgs[1].loss.gp_weight = 0.0
+    with pytest.raises(ModeganError, match="gp_weight must be > 0 for every config or for none"):
+        train_seeds(cfgs, [tmp_path / f"bat{s}" for s in SEEDS])

@@ -158,6 +158,7 @@ class BatchedParts:
     F: BatchedReconstructor | None = None
     f_opt: torch.optim.Optimizer | None = None
     step: int = 0
+    gp_weights: Tensor | None = None  # (S,): each seed's loss.gp_weight
 
     @property
     def rng(self) -> list[torch.Generator]:
@@ -178,9 +179,10 @@ class BatchedParts:
         for k, opt in opts.items():
             opt.load_state_dict(stack_optimizer_states([p.optimizers()[k].state_dict() for p in seeds]))
         diwgan = SeedwiseDiwgan([p.diwgan for p in seeds]) if first.diwgan is not None else None
+        gp_weights = _per_seed(nets["D"], [p.cfg.loss.gp_weight for p in seeds])
         return cls(G=nets["G"], D=nets["D"], F=nets.get("F"), g_opt=opts["G"], d_opt=opts["D"], f_opt=opts.get("F"),
                    loss=first.loss, cfg=cfg, rngs=[p.rng for p in seeds], weighting=build_weighting(cfg),
-                   diwgan=diwgan, step=first.step)
+                   diwgan=diwgan, step=first.step, gp_weights=gp_weights)
 
     def unstack_into(self, i: int, p: Parts) -> None:
         """Seed i's networks, gradients, optimiser states and step into its unstacked Parts (its DIWGAN state
@@ -190,6 +192,12 @@ class BatchedParts:
             net.unstack_into(i, p.modules()[k])
             theirs[k].load_state_dict(unstack_optimizer_state(mine[k].state_dict(), i))
         p.step = self.step
+
+
+def _per_seed(net: nn.Module, values: list[float]) -> Tensor:
+    """One value a seed, as a tensor beside the network's parameters."""
+    q = next(net.parameters())
+    return torch.tensor(values, dtype=q.dtype, device=q.device)
 
 
 def batched_discriminator_step(p: BatchedParts, real: Tensor, real_weights: Tensor | None = None) -> dict:
@@ -205,7 +213,7 @@ def batched_discriminator_step(p: BatchedParts, real: Tensor, real_weights: Tens
         group = p.cfg.scheme.pack
         eps = torch.stack([interpolation_eps(real[0], g, group) for g in p.rngs])
         gp = penalty_at(p.D, real, fake, eps, center=cfg.gp_center, group=group, stacked=True).mean(-1)
-        loss = loss + cfg.gp_weight * gp
+        loss = loss + p.gp_weights * gp
         out["gp"] = gp.detach()
     update_critic(p, loss.sum())
     return out
@@ -238,10 +246,17 @@ class _Seed:
     fresh: bool = False  # a run directory that never wrote a checkpoint: started again in place
 
 
-def _without(cfg: RunConfig, train_key: str) -> dict:
-    """The config as a dict with one train key blanked, to compare configs that may differ only there."""
+PER_SEED_KEYS = ("train.seed", "loss.gp_weight", "diwgan.alpha")
+"""What the configs of one batch may differ in: scalars the stacked step applies per seed (the penalty weight
+as a per-seed factor, DIWGAN's α in each seed's own loss), so a sweep over them batches like seeds do."""
+
+
+def _without(cfg: RunConfig, keys: tuple[str, ...]) -> dict:
+    """The config as a dict with the given keys blanked, to compare configs that may differ only there."""
     d = cfg.to_dict()
-    d["train"] = {**d["train"], train_key: None}
+    for key in keys:
+        section, name = key.split(".")
+        d[section] = {**d[section], name: None}
     return d
 
 
@@ -250,7 +265,7 @@ def _plan(seed: _Seed, overwrite: bool) -> dict | None:
     run, cfg = seed.run, seed.cfg
     if overwrite or not run.has_run():
         return None
-    if _without(run.read_config(), "steps") != _without(cfg, "steps"):
+    if _without(run.read_config(), ("train.steps",)) != _without(cfg, ("train.steps",)):
         raise ModeganError(f"{run.path} already holds a run of another config; choose another output "
                            "directory (or pass overwrite=True)")
     run.remove_stale_tmp()
@@ -280,7 +295,8 @@ def _one_by_one(seed: _Seed, overwrite: bool) -> dict:
 def train_seeds(configs: list[RunConfig], outs: list[str | Path], *, overwrite: bool = False,
                 progress: bool = False) -> list[dict]:
     """Train configs that differ only in train.seed as one batch; return one summary per seed, exactly what
-    `train()` returns and writes (a diverged seed's summary has status 'diverged').
+    `train()` returns and writes (a diverged seed's summary has status 'diverged'). They may also differ in
+    the other `PER_SEED_KEYS` (a sweep over loss.gp_weight or diwgan.alpha batches too).
 
     Seeds whose run directories hold checkpoints continue from them (batched with the seeds at the same
     step); finished seeds are skipped. A config that cannot batch (`batch_unsupported`) trains seed by seed.
@@ -291,8 +307,11 @@ def train_seeds(configs: list[RunConfig], outs: list[str | Path], *, overwrite: 
     cfgs = [config_from_any(c) for c in configs]
     if len({Path(o).resolve() for o in outs}) != len(outs):
         raise ModeganError("train_seeds: two seeds share an output directory")
-    if any(_without(c, "seed") != _without(cfgs[0], "seed") for c in cfgs):
-        raise ModeganError("train_seeds: the configs must differ only in train.seed")
+    if any(_without(c, PER_SEED_KEYS) != _without(cfgs[0], PER_SEED_KEYS) for c in cfgs):
+        raise ModeganError(f"train_seeds: the configs must differ only in {', '.join(PER_SEED_KEYS)}")
+    if len({c.loss.gp_weight > 0 for c in cfgs}) > 1:
+        raise ModeganError("train_seeds: loss.gp_weight must be > 0 for every config or for none (a run without "
+                           "the penalty draws no interpolation factors)")
     if not cfgs:
         return []
     check_config(cfgs[0])
