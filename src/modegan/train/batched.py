@@ -136,7 +136,8 @@ def _seed_term(d: DualImportanceLoss, x: Tensor, pending: PendingPairing | None)
         if bool(torch.isfinite(x).all()):
             raise
         nan = torch.full((), math.nan, dtype=torch.float64, device=x.device)
-        return x.sum() * 0.0, {"d_a": nan.to(x.dtype), **dict.fromkeys(DIAGNOSTICS, nan)}
+        zero = torch.zeros((), dtype=x.dtype, device=x.device, requires_grad=True)  # off G's graph: no gradient
+        return zero, {"d_a": nan.to(x.dtype), **dict.fromkeys(DIAGNOSTICS, nan)}
 
 
 OPTIM_CONFIG = {"G": "g_optim", "D": "d_optim", "F": "g_optim"}  # as build_parts: F takes the generator's settings
