@@ -20,11 +20,21 @@ TINY = {
     "model": {"g_width": 32, "d_width": 32},
     "train": {"steps": 30, "batch_size": 32, "eval_every": 10, "eval_samples": 100, "plots": False},
 }
+FAST = {"diwgan": {"diwgan": {"ae_steps": 100, "n_history": 3}}}  # a short AE pretraining; the KDE live by step 4
 BATCHABLE = [n for n in PRESETS if batch_unsupported(build_config(preset=n)) is None]
+VARIANTS = {  # settings of the batched methods beyond their presets
+    "unrolled fake_only": ("unrolled", {"scheme": {"unroll_objective": "fake_only"}}),
+    "unrolled sgd momentum": ("unrolled", {"d_optim": {"name": "sgd", "lr": 0.05, "momentum": 0.9},
+                                           "scheme": {"unroll": 3}}),
+    "unrolled rmsprop n_critic 2": ("unrolled", {"loss": {"n_critic": 2},
+                                                 "d_optim": {"name": "rmsprop", "lr": 1e-3, "momentum": 0.5}}),
+    "diwgan ema kmeans": ("diwgan", {"diwgan": {"ema": True, "targets": "kmeans", "n_targets": 20}}),
+}
 
 
-def configs(preset, **train):
-    return [build_config(overrides=merge(TINY, {"preset": preset, "train": {**train, "seed": s}})) for s in SEEDS]
+def configs(preset, extra=None, **train):
+    over = merge(merge(TINY, FAST.get(preset, {})), extra or {})
+    return [build_config(overrides=merge(over, {"preset": preset, "train": {**train, "seed": s}})) for s in SEEDS]
 
 
 def assert_close(a, b, path=""):
@@ -61,9 +71,21 @@ def separate(tmp_path, cfgs):
     return [modegan.train(c, out=tmp_path / f"sep{s}") for s, c in zip(SEEDS, cfgs, strict=True)]
 
 
+def test_the_mode_coverage_baselines_batch():
+    assert {"unrolled", "veegan", "diwgan"} <= set(BATCHABLE)
+
+
 @pytest.mark.parametrize("preset", BATCHABLE)
 def test_batch_equals_separate_runs(tmp_path, preset):
-    cfgs = configs(preset)
+    check_batch_equals_separate_runs(tmp_path, configs(preset))
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_batched_variants_equal_separate_runs(tmp_path, variant):
+    check_batch_equals_separate_runs(tmp_path, configs(*VARIANTS[variant]))
+
+
+def check_batch_equals_separate_runs(tmp_path, cfgs):
     summaries = train_seeds(cfgs, [tmp_path / f"bat{s}" for s in SEEDS])
     for s, summary, sep in zip(SEEDS, summaries, separate(tmp_path, cfgs), strict=True):
         assert summary["status"] == "finished" and summary["config_hash"] == sep["config_hash"]
@@ -95,27 +117,29 @@ def test_interrupted_batch_resumes_skipping_finished_seeds(tmp_path, monkeypatch
         assert_same_run(tmp_path / f"sep{s}", outs[s])
 
 
-def test_unbatched_train_resumes_a_batched_checkpoint(tmp_path):
+@pytest.mark.parametrize("preset", ["gan", "unrolled", "veegan", "diwgan"])
+def test_unbatched_train_resumes_a_batched_checkpoint(tmp_path, preset):
     outs = [tmp_path / f"bat{s}" for s in SEEDS]
-    train_seeds(configs("gan", steps=20), outs)
+    train_seeds(configs(preset, steps=20), outs)
     for out in outs:
         modegan.train(resume=out, steps=30)
-    separate(tmp_path, configs("gan"))
+    separate(tmp_path, configs(preset))
     for s in SEEDS:
         assert_same_run(tmp_path / f"sep{s}", outs[s])
 
 
 def test_unsupported_preset_falls_back_to_separate_runs(tmp_path):
-    cfgs = configs("veegan", steps=10)[:2]
-    assert "veegan" in batch_unsupported(cfgs[0])
-    with pytest.warns(UserWarning, match="veegan.*one after another"):
+    cfgs = configs("gan", {"model": {"spectral_norm": True}}, steps=10)[:2]
+    assert "spectral_norm" in batch_unsupported(cfgs[0])
+    with pytest.warns(UserWarning, match="spectral_norm.*one after another"):
         summaries = train_seeds(cfgs, [tmp_path / "bat0", tmp_path / "bat1"])
     for s, summary in enumerate(summaries):
         assert summary == json.loads((tmp_path / f"bat{s}" / "summary.json").read_text())
         assert summary["metrics"] == modegan.train(cfgs[s], out=tmp_path / f"sep{s}")["metrics"]
 
 
-def test_a_diverging_seed_does_not_stop_the_others(tmp_path, monkeypatch):
+@pytest.mark.parametrize("preset", ["gan", "unrolled", "veegan", "diwgan"])
+def test_a_diverging_seed_does_not_stop_the_others(tmp_path, monkeypatch, preset):
     build = run_module.build_parts
 
     def poisoned(cfg, dim, placement=None):  # seed 1 starts with a NaN weight: its very first losses are NaN
@@ -125,9 +149,9 @@ def test_a_diverging_seed_does_not_stop_the_others(tmp_path, monkeypatch):
                 parts.G.net[0].weight[0, 0] = float("nan")
         return parts
 
-    cfgs = configs("gan")
+    cfgs = configs(preset)
     monkeypatch.setattr(run_module, "build_parts", poisoned)
-    with pytest.warns(UserWarning, match="seed 1: training diverged at step 1: d_loss, g_loss became non-finite"):
+    with pytest.warns(UserWarning, match="seed 1: training diverged at step 1: d_loss, g_loss.* became non-finite"):
         summaries = train_seeds(cfgs, [tmp_path / f"bat{s}" for s in SEEDS])
     assert summaries[1]["status"] == "diverged" and summaries[1]["last_checkpoint_step"] == 0
     monkeypatch.setattr(run_module, "build_parts", build)
@@ -141,4 +165,20 @@ def test_configs_must_differ_only_in_the_seed(tmp_path):
     cfgs = configs("gan")
     cfgs[1].loss.n_critic = 2
     with pytest.raises(ModeganError, match="differ only in train.seed"):
+        train_seeds(cfgs, [tmp_path / f"bat{s}" for s in SEEDS])
+
+
+@pytest.mark.parametrize(("preset", "section", "key", "values"), [("wgan-gp", "loss", "gp_weight", (10.0, 1.0, 0.1)),
+                                                                  ("diwgan", "diwgan", "alpha", (1.0, 0.3, 3.0))])
+def test_a_sweep_over_a_per_seed_scalar_batches(tmp_path, preset, section, key, values):
+    cfgs = configs(preset)
+    for c, v in zip(cfgs, values, strict=True):
+        setattr(getattr(c, section), key, v)
+    check_batch_equals_separate_runs(tmp_path, cfgs)
+
+
+def test_a_penalty_weight_sweep_may_not_mix_zero_and_positive(tmp_path):
+    cfgs = configs("gan", {"loss": {"gp_weight": 1.0}})
+    cfgs[1].loss.gp_weight = 0.0
+    with pytest.raises(ModeganError, match="gp_weight must be > 0 for every config or for none"):
         train_seeds(cfgs, [tmp_path / f"bat{s}" for s in SEEDS])

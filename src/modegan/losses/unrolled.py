@@ -196,6 +196,9 @@ def unrolled_generator_loss(
     `g_term` maps the final scores to the generator loss (default: the plain mean of loss.g); a sample
     weighting enters there, so unrolling composes with IWGAN weights (it weights the fake term only).
     At k = 0, θ_K = θ_D does not depend on θ_G, so the real term is a constant and is left out.
+    D may be a stacked discriminator (`nets.batched`, with its stacked optimiser): the batches then carry a
+    leading seed axis, every seed unrolls its own copy with its own optimiser state (the update rules are
+    elementwise), and the result is one surrogate per seed, (S,).
     """
     if objective not in OBJECTIVES:
         raise ModeganError(f"unrolling objective {objective!r} is not allowed; allowed: {', '.join(OBJECTIVES)}")
@@ -221,7 +224,8 @@ def unrolled_generator_loss(
         d_loss = reduce(loss.d_real(functional_call(D, tensors, (real_batches[i],)))) + reduce(
             loss.d_fake(functional_call(D, tensors, (fake_batches[i],)))
         )
-        grads = torch.autograd.grad(d_loss, [theta[n] for n in names], create_graph=True, allow_unused=True)
+        # summed: a stacked D (batched seeds) has one loss per seed, and each seed's θ gets its own gradient
+        grads = torch.autograd.grad(d_loss.sum(), [theta[n] for n in names], create_graph=True, allow_unused=True)
         theta, state = functional_optimizer_step(d_opt, theta, dict(zip(names, grads, strict=True)), state)
     tensors = {**theta, **fixed}
     out = g_term(functional_call(D, tensors, (fake,)))

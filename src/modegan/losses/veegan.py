@@ -20,8 +20,9 @@ from torch import Tensor
 
 
 def reconstruction_error(z: Tensor, z_rec: Tensor) -> Tensor:
-    """Per-sample squared ℓ2 distance ‖z − F(G(z))‖², summed over all noise dimensions (not averaged)."""
-    return (z - z_rec).pow(2).flatten(1).sum(dim=1)
+    """Per-sample squared ℓ2 distance ‖z − F(G(z))‖², summed over the noise dimension (not averaged):
+    z (B, z_dim) -> (B,), or stacked seeds' (S, B, z_dim) -> (S, B)."""
+    return (z - z_rec).pow(2).sum(dim=-1)
 
 
 def veegan_d_terms(d_gen_logits: Tensor, d_real_logits: Tensor) -> tuple[Tensor, Tensor]:

@@ -14,7 +14,9 @@ import torch
 from torch import Tensor, nn
 
 from modegan.errors import ModeganError
+from modegan.nets.mlp import MLPGenerator
 from modegan.nets.packing import PackedDiscriminator, pack
+from modegan.nets.veegan import JointDiscriminator, Reconstructor
 
 STATELESS = (nn.ReLU, nn.LeakyReLU, nn.Tanh, nn.ELU)
 
@@ -106,3 +108,38 @@ class BatchedDiscriminator(_Stacked):
             s, b = x.shape[:2]
             x = pack(x.reshape(s * b, *x.shape[2:]), self.pack).reshape(s, b // self.pack, -1)
         return self.net(x).squeeze(-1)
+
+
+class BatchedReconstructor(_Stacked):
+    """S VEEGAN Reconstructors: x (S, B, x_dim) -> z (S, B, z_dim)."""
+
+    def __init__(self, reconstructors: list[nn.Module]):
+        super().__init__()
+        self._remember(reconstructors)
+        self.x_dim, self.z_dim = reconstructors[0].x_dim, reconstructors[0].z_dim
+        self.net = stack_mlp([f.net for f in reconstructors])
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+
+class BatchedJointDiscriminator(_Stacked):
+    """S VEEGAN JointDiscriminators: z (S, B, z_dim), x (S, B, x_dim) -> logits (S, B)."""
+
+    def __init__(self, discriminators: list[nn.Module]):
+        super().__init__()
+        self._remember(discriminators)
+        self.z_dim, self.x_dim = discriminators[0].z_dim, discriminators[0].x_dim
+        self.net = stack_mlp([d.net for d in discriminators])
+
+    def forward(self, z: Tensor, x: Tensor) -> Tensor:
+        if z.shape[:2] != x.shape[:2]:
+            raise ModeganError(f"joint discriminator needs as many z as x; got {tuple(z.shape)} and {tuple(x.shape)}")
+        return self.net(torch.cat([z, x], dim=-1)).squeeze(-1)
+
+
+def stack_nets(nets: list[nn.Module]) -> _Stacked:
+    """The stacked module for S copies of one toy network (generator, discriminator, VEEGAN's F or D)."""
+    kinds = {MLPGenerator: BatchedGenerator, Reconstructor: BatchedReconstructor,
+             JointDiscriminator: BatchedJointDiscriminator}
+    return kinds.get(type(nets[0]), BatchedDiscriminator)(nets)

@@ -11,7 +11,11 @@ all of them, while every seed stays exactly its own run:
   penalty's ε in the order and shapes of a separate run; the draws are then stacked;
 - losses: a per-seed mean (or weighted mean) over the batch, summed over seeds, so each seed's gradient
   is its separate-run gradient; the critic's outputs for one seed depend only on its own inputs, so the
-  gradient penalty's input gradients are per seed too; weight clipping is elementwise.
+  gradient penalty's input gradients are per seed too; weight clipping is elementwise;
+- the update schemes: the functions of `steps` run on the stacked parts (same field names), so Unrolled
+  GAN's K differentiable D steps run on the stacked D with its stacked optimiser state (per seed, since the
+  rules are elementwise), VEEGAN's F and joint D are stacked like G and D, and DIWGAN keeps each seed's own
+  state and exact pairing (`SeedwiseDiwgan`), its term backpropagated into the stacked G.
 
 Each seed's run directory is written by the same `Recorder` as `train`, with unstacked checkpoints that
 the unbatched `train(resume=...)` continues. A seed that diverges is written off like `train` does and
@@ -22,20 +26,21 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import warnings
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from modegan.config import RunConfig, config_from_any
 from modegan.data import ToyDataset
 from modegan.errors import ModeganError
-from modegan.losses.adversarial import AdversarialLoss, reduce
+from modegan.losses.adversarial import AdversarialLoss
 from modegan.losses.constraints import interpolation_eps, penalty_at
-from modegan.nets.batched import BatchedDiscriminator, BatchedGenerator
+from modegan.nets.batched import BatchedGenerator, BatchedReconstructor, stack_nets
 from modegan.train.checkpoint import read_checkpoint
 from modegan.train.files import run_lock
 from modegan.train.parts import Parts, build_optimizer, build_weighting
@@ -55,21 +60,23 @@ from modegan.train.run import (
     training_data,
 )
 from modegan.train.rundir import RunDir
-from modegan.train.steps import batch_indices, critic_loss, term_weights, update_critic
-from modegan.weighting import SampleWeighting
+from modegan.train.steps import (
+    batch_indices,
+    critic_loss,
+    diwgan_head_start,
+    generator_step,
+    update_critic,
+    veegan_discriminator_step,
+)
+from modegan.weighting import DualImportanceLoss, SampleWeighting
+from modegan.weighting.diwgan import DIAGNOSTICS, PendingPairing, pairing_threads
 
 
 def batch_unsupported(cfg: RunConfig) -> str | None:
     """None when this config can train as a batch of seeds; otherwise a one-line reason."""
-    m, s = cfg.model, cfg.scheme
+    m = cfg.model
     if m.arch != "mlp":
         return f"model.arch {m.arch}: image networks (BatchNorm, convolutions) are not stacked"
-    if cfg.diwgan.enabled:
-        return "diwgan: per-seed assignment problems and KDEs are not stacked"
-    if s.veegan:
-        return "veegan: the reconstructor and the joint discriminator are not stacked"
-    if s.unroll:
-        return "unrolled: the differentiable discriminator steps are not stacked"
     if m.g_norm != "none" or m.d_norm != "none":
         return "model.g_norm/d_norm: normalisation layers are not stacked"
     if m.spectral_norm:
@@ -101,76 +108,129 @@ def unstack_optimizer_state(state: dict, i: int) -> dict:
     }
 
 
+class SeedwiseDiwgan:
+    """DIWGAN for stacked seeds: each seed's own `DualImportanceLoss` (encoder, targets, KDE history, exact
+    pairing) on its slice of the stacked batch. It answers `begin` and the call like one of them, so
+    `steps.generator_step` backpropagates the sum of the seeds' α·D_a into the stacked G unchanged."""
+
+    def __init__(self, losses: list[DualImportanceLoss]):
+        self.losses = losses
+        self.threads = pairing_threads(min(len(losses), os.cpu_count() or 1))
+
+    def begin(self, fake: Tensor) -> list[PendingPairing]:
+        """Every seed's pairing started on a pool of up to one thread per core (off the GIL; each touches only
+        its own seed's state, so the order they run in changes nothing)."""
+        return [d.begin(x, threads=self.threads) for d, x in zip(self.losses, fake, strict=True)]
+
+    def __call__(self, fake: Tensor, pending: list[PendingPairing] | None = None) -> tuple[Tensor, dict[str, Tensor]]:
+        pending = pending or [None] * len(self.losses)
+        done = [_seed_term(d, x, q) for d, x, q in zip(self.losses, fake, pending, strict=True)]
+        extra = torch.stack([e for e, _ in done]).sum()
+        return extra, {k: torch.stack([diag[k] for _, diag in done]) for k in done[0][1]}
+
+
+def _seed_term(d: DualImportanceLoss, x: Tensor, pending: PendingPairing | None) -> tuple[Tensor, dict[str, Tensor]]:
+    """One seed's α·D_a; a seed whose batch is not finite (it diverged) gets 0 and NaN diagnostics, so that
+    the step finishes and the trainer writes that seed off (its losses are NaN too) while the others go on."""
+    try:
+        return d(x, pending)
+    except ModeganError:
+        if bool(torch.isfinite(x).all()):
+            raise
+        nan = torch.full((), math.nan, dtype=torch.float64, device=x.device)
+        zero = torch.zeros((), dtype=x.dtype, device=x.device, requires_grad=True)  # off G's graph: no gradient
+        return zero, {"d_a": nan.to(x.dtype), **dict.fromkeys(DIAGNOSTICS, nan)}
+
+
+OPTIM_CONFIG = {"G": "g_optim", "D": "d_optim", "F": "g_optim"}  # as build_parts: F takes the generator's settings
+
+
 @dataclass
 class BatchedParts:
-    """`Parts` for S stacked seeds; the field names match, so `term_weights` serves both."""
+    """`Parts` for S stacked seeds; the field names match, so the functions of `steps` serve both."""
 
     G: BatchedGenerator
-    D: BatchedDiscriminator
+    D: nn.Module  # a BatchedDiscriminator, or VEEGAN's BatchedJointDiscriminator
     g_opt: torch.optim.Optimizer
     d_opt: torch.optim.Optimizer
     loss: AdversarialLoss
     cfg: RunConfig
     rngs: list[torch.Generator]  # each seed's own training generator (the one its Parts holds)
     weighting: SampleWeighting | None = None
+    diwgan: SeedwiseDiwgan | None = None
+    F: BatchedReconstructor | None = None
+    f_opt: torch.optim.Optimizer | None = None
     step: int = 0
+    gp_weights: Tensor | None = None  # (S,): each seed's loss.gp_weight
+
+    @property
+    def rng(self) -> list[torch.Generator]:
+        """What the stacked `G.sample_z` takes (the seeds' generators), under the name `steps` reads."""
+        return self.rngs
+
+    def nets(self) -> dict[str, nn.Module]:
+        return {k: m for k, m in {"G": self.G, "D": self.D, "F": self.F}.items() if m is not None}
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {k: o for k, o in {"G": self.g_opt, "D": self.d_opt, "F": self.f_opt}.items() if o is not None}
 
     @classmethod
     def stack(cls, seeds: list[Parts]) -> BatchedParts:
-        cfg = seeds[0].cfg
-        G = BatchedGenerator([p.G for p in seeds])
-        D = BatchedDiscriminator([p.D for p in seeds])
-        g_opt, d_opt = build_optimizer(G.parameters(), cfg.g_optim), build_optimizer(D.parameters(), cfg.d_optim)
-        g_opt.load_state_dict(stack_optimizer_states([p.g_opt.state_dict() for p in seeds]))
-        d_opt.load_state_dict(stack_optimizer_states([p.d_opt.state_dict() for p in seeds]))
-        return cls(G=G, D=D, g_opt=g_opt, d_opt=d_opt, loss=seeds[0].loss, cfg=cfg, rngs=[p.rng for p in seeds],
-                   weighting=build_weighting(cfg), step=seeds[0].step)
+        cfg, first = seeds[0].cfg, seeds[0]
+        nets = {k: stack_nets([p.modules()[k] for p in seeds]) for k in first.optimizers()}
+        opts = {k: build_optimizer(net.parameters(), getattr(cfg, OPTIM_CONFIG[k])) for k, net in nets.items()}
+        for k, opt in opts.items():
+            opt.load_state_dict(stack_optimizer_states([p.optimizers()[k].state_dict() for p in seeds]))
+        diwgan = SeedwiseDiwgan([p.diwgan for p in seeds]) if first.diwgan is not None else None
+        gp_weights = _per_seed(nets["D"], [p.cfg.loss.gp_weight for p in seeds])
+        return cls(G=nets["G"], D=nets["D"], F=nets.get("F"), g_opt=opts["G"], d_opt=opts["D"], f_opt=opts.get("F"),
+                   loss=first.loss, cfg=cfg, rngs=[p.rng for p in seeds], weighting=build_weighting(cfg),
+                   diwgan=diwgan, step=first.step, gp_weights=gp_weights)
 
     def unstack_into(self, i: int, p: Parts) -> None:
-        """Seed i's networks, gradients, optimiser states and step into its unstacked Parts."""
-        self.G.unstack_into(i, p.G)
-        self.D.unstack_into(i, p.D)
-        p.g_opt.load_state_dict(unstack_optimizer_state(self.g_opt.state_dict(), i))
-        p.d_opt.load_state_dict(unstack_optimizer_state(self.d_opt.state_dict(), i))
+        """Seed i's networks, gradients, optimiser states and step into its unstacked Parts (its DIWGAN state
+        is its own object throughout)."""
+        mine, theirs = self.optimizers(), p.optimizers()
+        for k, net in self.nets().items():
+            net.unstack_into(i, p.modules()[k])
+            theirs[k].load_state_dict(unstack_optimizer_state(mine[k].state_dict(), i))
         p.step = self.step
+
+
+def _per_seed(net: nn.Module, values: list[float]) -> Tensor:
+    """One value a seed, as a tensor beside the network's parameters."""
+    q = next(net.parameters())
+    return torch.tensor(values, dtype=q.dtype, device=q.device)
 
 
 def batched_discriminator_step(p: BatchedParts, real: Tensor, real_weights: Tensor | None = None) -> dict:
     """`steps.discriminator_step` for stacked seeds: real (S, B, d); the losses come back per seed."""
+    if p.F is not None:
+        return veegan_discriminator_step(p, real, p.G.sample_z(real.shape[1], p.rng))
     cfg = p.cfg.loss
     with torch.no_grad():
-        fake = p.G(p.G.sample_z(real.shape[1], p.rngs))
+        fake = p.G(p.G.sample_z(real.shape[1], p.rng))
     loss = critic_loss(p, real, fake, real_weights)  # (S,): one loss per seed
     out = {"d_loss": loss.detach()}
     if cfg.gp_weight > 0:
         group = p.cfg.scheme.pack
         eps = torch.stack([interpolation_eps(real[0], g, group) for g in p.rngs])
         gp = penalty_at(p.D, real, fake, eps, center=cfg.gp_center, group=group, stacked=True).mean(-1)
-        loss = loss + cfg.gp_weight * gp
+        loss = loss + p.gp_weights * gp
         out["gp"] = gp.detach()
     update_critic(p, loss.sum())
     return out
 
 
-def batched_generator_step(p: BatchedParts, batch_size: int) -> dict:
-    fake = p.G(p.G.sample_z(batch_size, p.rngs))
-    scores = p.D(fake)
-    per_sample = p.loss.g(scores)
-    loss = reduce(per_sample, term_weights(p, "gen", scores, per_sample))
-    p.g_opt.zero_grad(set_to_none=True)
-    loss.sum().backward(inputs=list(p.G.parameters()))
-    p.g_opt.step()
-    return {"g_loss": loss.detach()}
-
-
 def batched_train_step(p: BatchedParts, train: Tensor, batch_size: int, weights: Tensor | None = None) -> dict:
     """`steps.train_step` for stacked seeds; every seed draws from its own generator in the same order."""
     batch_size *= p.cfg.scheme.pack
+    early = diwgan_head_start(p, batch_size)
     for _ in range(p.cfg.loss.n_critic):
         idx = torch.stack([batch_indices(train.shape[0], batch_size, g) for g in p.rngs])
         real = train[idx]
         out = batched_discriminator_step(p, real, None if weights is None else weights[idx])
-    out.update(batched_generator_step(p, batch_size))
+    out.update(generator_step(p, batch_size, real, early))
     p.step += 1
     return out
 
@@ -189,10 +249,18 @@ class _Seed:
     fresh: bool = False  # a run directory that never wrote a checkpoint: started again in place
 
 
-def _without(cfg: RunConfig, train_key: str) -> dict:
-    """The config as a dict with one train key blanked, to compare configs that may differ only there."""
+PER_SEED_KEYS = ("train.seed", "loss.gp_weight", "diwgan.alpha")
+"""What the configs of one batch may differ in: scalars the stacked step applies per seed (the penalty weight
+as a per-seed factor, DIWGAN's α in each seed's own loss), so a sweep over them batches like seeds do."""
+
+
+def _without(cfg: RunConfig, keys: tuple[str, ...]) -> dict:
+    """The config as a dict with the given keys blanked, to compare configs that may differ only there."""
     d = cfg.to_dict()
-    d["train"] = {**d["train"], train_key: None, "device": None}  # where a run trains is not what it is
+    for key in keys:
+        section, name = key.split(".")
+        d[section] = {**d[section], name: None}
+    d["train"] = {**d["train"], "device": None}  # where a run trains is not what it is
     return d
 
 
@@ -201,7 +269,7 @@ def _plan(seed: _Seed, overwrite: bool) -> dict | None:
     run, cfg = seed.run, seed.cfg
     if overwrite or not run.has_run():
         return None
-    if _without(run.read_config(), "steps") != _without(cfg, "steps"):
+    if _without(run.read_config(), ("train.steps",)) != _without(cfg, ("train.steps",)):
         raise ModeganError(f"{run.path} already holds a run of another config; choose another output "
                            "directory (or pass overwrite=True)")
     run.remove_stale_tmp()
@@ -231,7 +299,8 @@ def _one_by_one(seed: _Seed, overwrite: bool) -> dict:
 def train_seeds(configs: list[RunConfig], outs: list[str | Path], *, overwrite: bool = False,
                 progress: bool = False) -> list[dict]:
     """Train configs that differ only in train.seed as one batch; return one summary per seed, exactly what
-    `train()` returns and writes (a diverged seed's summary has status 'diverged').
+    `train()` returns and writes (a diverged seed's summary has status 'diverged'). They may also differ in
+    the other `PER_SEED_KEYS` (a sweep over loss.gp_weight or diwgan.alpha batches too).
 
     Seeds whose run directories hold checkpoints continue from them (batched with the seeds at the same
     step); finished seeds are skipped. A config that cannot batch (`batch_unsupported`) trains seed by seed.
@@ -242,8 +311,11 @@ def train_seeds(configs: list[RunConfig], outs: list[str | Path], *, overwrite: 
     cfgs = [config_from_any(c) for c in configs]
     if len({Path(o).resolve() for o in outs}) != len(outs):
         raise ModeganError("train_seeds: two seeds share an output directory")
-    if any(_without(c, "seed") != _without(cfgs[0], "seed") for c in cfgs):
-        raise ModeganError("train_seeds: the configs must differ only in train.seed")
+    if any(_without(c, PER_SEED_KEYS) != _without(cfgs[0], PER_SEED_KEYS) for c in cfgs):
+        raise ModeganError(f"train_seeds: the configs must differ only in {', '.join(PER_SEED_KEYS)}")
+    if len({c.loss.gp_weight > 0 for c in cfgs}) > 1:
+        raise ModeganError("train_seeds: loss.gp_weight must be > 0 for every config or for none (a run without "
+                           "the penalty draws no interpolation factors)")
     if not cfgs:
         return []
     check_config(cfgs[0])

@@ -5,6 +5,10 @@ there is none), plus the constraints of `loss` (gradient penalty, clipping). The
 unrolling (the value function after K differentiable D steps), packing (inside the discriminator
 module), VEEGAN (a reconstructor and a joint discriminator), DIWGAN (an extra generator term).
 These are the hot path: no logging, no host syncs; they return detached loss tensors.
+
+The batched trainer (`train.batched`) calls the same functions on stacked seeds: its parts have the same
+fields, `p.rng` is then the seeds' generators (what the stacked `G.sample_z` takes), every loss is one
+per seed, (S,), and a loss is summed before its backward (a no-op on a separate run's scalar).
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ def term_weights(p: Parts, role: str, scores: Tensor, per_sample_loss: Tensor, d
 def discriminator_step(p: Parts, real: Tensor, real_weights: Tensor | None = None) -> dict[str, Tensor]:
     """Minimise the weighted d_real + d_fake (+ λ·GP), then clip if the run clips."""
     if p.F is not None:
-        return veegan_discriminator_step(p, real)
+        return veegan_discriminator_step(p, real, p.G.sample_z(real.shape[0], p.rng))
     cfg = p.cfg.loss
     with torch.no_grad():
         fake = p.G(p.G.sample_z(real.shape[0], p.rng))
@@ -104,11 +108,11 @@ def generator_step(
     out = {"g_loss": loss.detach()}
     p.g_opt.zero_grad(set_to_none=True)
     if p.diwgan is None:
-        loss.backward(inputs=list(p.G.parameters()))
+        loss.sum().backward(inputs=list(p.G.parameters()))
     else:
         # The adversarial term's gradient at the batch first, while the pairing may still run; then one backward
         # through G of both terms (the same work as backpropagating their sum).
-        (grad_fake,) = torch.autograd.grad(loss, fake)
+        (grad_fake,) = torch.autograd.grad(loss.sum(), fake)
         extra, diag = p.diwgan(fake, pending)
         torch.autograd.backward([fake, extra], [grad_fake, None], inputs=list(p.G.parameters()))
         out.update({f"diwgan_{name}": v for name, v in diag.items()})
@@ -116,15 +120,14 @@ def generator_step(
     return out
 
 
-def veegan_discriminator_step(p: Parts, real: Tensor) -> dict[str, Tensor]:
-    """VEEGAN (Srivastava et al. 2017, Algorithm 1): tell (z, G(z)) from (F(x), x)."""
-    z = p.G.sample_z(real.shape[0], p.rng)
+def veegan_discriminator_step(p: Parts, real: Tensor, z: Tensor) -> dict[str, Tensor]:
+    """VEEGAN (Srivastava et al. 2017, Algorithm 1): tell (z, G(z)) from (F(x), x); z is drawn by the caller."""
     with torch.no_grad():
         x_gen, z_real = p.G(z), p.F(real)
     l_gen, l_real = veegan_d_terms(p.D(z, x_gen), p.D(z_real, real))
-    loss = l_gen.mean() + l_real.mean()
+    loss = l_gen.mean(-1) + l_real.mean(-1)
     p.d_opt.zero_grad(set_to_none=True)
-    loss.backward()
+    loss.sum().backward()
     p.d_opt.step()
     return {"d_loss": loss.detach()}
 
@@ -133,12 +136,12 @@ def veegan_generator_step(p: Parts, batch_size: int) -> dict[str, Tensor]:
     """G minimises mean D(z, G(z)) + ‖z − F(G(z))‖²; F minimises the reconstruction alone."""
     z = p.G.sample_z(batch_size, p.rng)
     x_gen = p.G(z)
-    recon = reconstruction_error(z, p.F(x_gen)).mean()
-    g_loss = p.D(z, x_gen).mean() + recon
+    recon = reconstruction_error(z, p.F(x_gen)).mean(-1)
+    g_loss = p.D(z, x_gen).mean(-1) + recon
     p.g_opt.zero_grad(set_to_none=True)
     p.f_opt.zero_grad(set_to_none=True)
-    g_loss.backward(inputs=list(p.G.parameters()), retain_graph=True)
-    recon.backward(inputs=list(p.F.parameters()))
+    g_loss.sum().backward(inputs=list(p.G.parameters()), retain_graph=True)
+    recon.sum().backward(inputs=list(p.F.parameters()))
     p.g_opt.step()
     p.f_opt.step()
     return {"g_loss": g_loss.detach(), "reconstruction": recon.detach()}

@@ -127,15 +127,16 @@ class PairedResult(NamedTuple):
 DIAGNOSTICS = ("mean_paired_distance", "ess_gen", "ess_target", "targets_above_mean")
 
 
-_THREAD: tuple[int, ThreadPoolExecutor] | None = None
+_POOLS: dict[tuple[int, int], ThreadPoolExecutor] = {}
 
 
-def _pairing_thread() -> ThreadPoolExecutor:
-    """One worker thread per process (a forked child makes its own: threads do not survive a fork)."""
-    global _THREAD
-    if _THREAD is None or _THREAD[0] != os.getpid():
-        _THREAD = (os.getpid(), ThreadPoolExecutor(1, thread_name_prefix="modegan-pairing"))
-    return _THREAD[1]
+def pairing_threads(workers: int = 1) -> ThreadPoolExecutor:
+    """A pool of `workers` pairing threads, one per process and size (a forked child makes its own: threads do
+    not survive a fork). A run uses one thread; batched seeds (`train.batched`) may spread their pairings."""
+    key = (os.getpid(), workers)
+    if key not in _POOLS:
+        _POOLS[key] = ThreadPoolExecutor(workers, thread_name_prefix="modegan-pairing")
+    return _POOLS[key]
 
 
 def _check_loss_options(alpha, n_history, bw_method, target_stat, ema, eps) -> None:
@@ -294,9 +295,10 @@ class DualImportanceLoss(nn.Module):
         elif have != b:
             raise ModeganError(f"DIWGAN batch size changed from {have} to {b}; its history needs a fixed batch size")
 
-    def begin(self, x_fake: Tensor, *, background: bool = True) -> PendingPairing:
+    def begin(self, x_fake: Tensor, *, background: bool = True, threads: ThreadPoolExecutor | None = None
+              ) -> PendingPairing:
         """Encode a generated batch and start the rest of its step on the host (§3.2 5c–5h), in a background
-        thread by default.
+        thread by default (`threads`: the pool to run it in; by default the process's one pairing thread).
 
         That work needs only the detached codes, so a trainer can start it before the critic steps and finish
         the loss after them: it runs in numba kernels and the assignment solver, which release the GIL, and
@@ -312,7 +314,7 @@ class DualImportanceLoss(nn.Module):
             done: Future = Future()
             done.set_result(work())
             return PendingPairing(s_g, done)
-        return PendingPairing(s_g, _pairing_thread().submit(work))
+        return PendingPairing(s_g, (threads or pairing_threads()).submit(work))
 
     @torch.no_grad()
     def latent_costs(self, codes: Tensor | np.ndarray) -> np.ndarray:
