@@ -13,6 +13,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+
 from modegan.errors import choice_error
 
 
@@ -46,7 +48,12 @@ def run(name: str, out: str | Path = "lessons", quick: bool = False) -> dict:
     lesson = get_lesson(name)
     module = importlib.import_module(f"modegan.lessons.{lesson.module}")
     t0 = time.perf_counter()
-    numbers = module.compute(quick=quick)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as train.threads: tiny MLPs gain nothing from more threads and lose under load
+    try:
+        numbers = module.compute(quick=quick)
+    finally:
+        torch.set_num_threads(threads)
     numbers["lesson"] = name
     numbers["quick"] = quick
     numbers["elapsed_s"] = round(time.perf_counter() - t0, 2)
