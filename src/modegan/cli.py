@@ -152,6 +152,30 @@ def sample(
 
 
 @app.command()
+def lesson(
+    name: str | None = typer.Argument(None, help="the lesson to run; none lists them"),
+    out: str = typer.Option("lessons", help="directory for NAME.html and NAME.json"),
+    as_json: bool = typer.Option(False, "--json", help="print the lesson's numbers as JSON instead of a summary"),
+    quick: bool = typer.Option(False, help="fewer samples and steps (seconds, for tests)"),
+):
+    """Run a lesson: its numbers from the library's own code, one self-contained HTML page and a JSON file."""
+    from modegan.lessons import LESSONS, get_lesson, run
+    from modegan.lessons.page import json_safe
+    from modegan.limits import check_out_dir
+
+    if name is None:
+        for lesson in LESSONS.values():
+            print(f"{lesson.name}: {lesson.summary}")
+        return
+    get_lesson(name)  # an unknown name is one line listing the lessons, before anything is written
+    result = run(name, out=check_out_dir(out), quick=quick)
+    if as_json:
+        print(json.dumps(json_safe(result), indent=1))
+    else:
+        console.print(f"{name}: {result['html']} and {result['json']} in {result['elapsed_s']:.1f} s", highlight=False)
+
+
+@app.command()
 def demo(
     out: str = typer.Option("runs/demo", help="where the runs, results and report go"),
     data: str = typer.Option("grid25", help="comma-separated datasets"),
