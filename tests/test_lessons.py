@@ -262,3 +262,23 @@ def test_slower_lessons_quick_mode(name, tmp_path):
     if name == "collapse":
         assert set(numbers["runs"]) == {"gan", "wgan-gp-toy"}
         assert all(len(r["histogram"]) == len(r["step"]) == len(r["metrics"]) for r in numbers["runs"].values())
+
+
+# ---------------------------------------------------------------------------------------------------------
+# docs/theory.md, linked from the presets it explains
+
+
+def test_presets_link_existing_theory_sections():
+    import re
+    from pathlib import Path
+
+    from modegan.presets import PRESETS
+
+    theory = (Path(__file__).resolve().parents[1] / "docs" / "theory.md").read_text()
+    sections = {int(m) for m in re.findall(r"^## (\d+)\. ", theory, flags=re.M)}
+    linked = [p for p in PRESETS.values() if p.theory]
+    assert {"gan", "wgan", "wgan-gp", "iwgan", "diwgan"} <= {p.name for p in linked}
+    for p in linked:
+        assert p.theory.startswith("docs/theory.md §")
+        cited = {int(a) for a in re.findall(r"§(\d+)", p.theory)}
+        assert cited and cited <= sections, (p.name, p.theory)

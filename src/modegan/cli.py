@@ -79,6 +79,8 @@ def presets():
             console.print(f"  {k}={v}", highlight=False)
         if p.notes:
             console.print(f"  note: {p.notes}", highlight=False)
+        if p.theory:
+            console.print(f"  theory: {p.theory}", highlight=False)
         console.print()
 
 
