@@ -140,8 +140,8 @@ def page(numbers: dict) -> tuple[str, list]:
         f"{max(gan['modes_holding_share'])} at once (last: {gan['modes_holding_share'][-1]}). WGAN-GP: "
         f"{min(wgp['modes_holding_share'])}–{max(wgp['modes_holding_share'])} modes at ≥ "
         f"{100 * wgp['share']:.0f}% at every evaluation (last: {wgp['modes_holding_share'][-1]}).</p>"
-        '<p class="note">Preset <code>gan</code> explains itself in docs/theory.md §1; with another seed the '
-        "chase takes a different route, but it is a chase.</p>"
+        f'<p class="note">One seed (train.seed = {numbers["seed"]}) of each; preset <code>gan</code> is explained in '
+        "docs/theory.md §1, <code>wgan-gp-toy</code> in §2–4.</p>"
     )
     rows = []
     for preset, r in numbers["runs"].items():

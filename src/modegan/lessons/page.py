@@ -81,7 +81,8 @@ def write_lesson(out: Path, name: str, module, numbers: dict) -> dict:
     note = " This page was made in quick mode (fewer samples and steps than the default)." if numbers["quick"] else ""
     parts.append(f'<p class="note">Made by <code>modegan lesson {html.escape(name)}</code> in '
                  f"{numbers['elapsed_s']:.1f} s; every number is in {html.escape(name)}.json beside this page. "
-                 f"The mathematics: {THEORY} in the modegan repository.{note}</p></body></html>")
+                 f'The mathematics: <a href="../{THEORY}">{THEORY}</a> in the modegan repository (the link works for '
+                 f"pages written to lessons/ at the repository's root, the default).{note}</p></body></html>")
     out.mkdir(parents=True, exist_ok=True)
     page, data = out / f"{name}.html", out / f"{name}.json"
     atomic_write(page, "\n".join(parts).encode())
