@@ -184,10 +184,12 @@ def test_run_from_python_writes_page_and_strict_json(tmp_path):
     assert "src=\"http" not in text and "src='http" not in text  # self-contained
 
 
-def test_lessons_are_deterministic(tmp_path):
+def test_lessons_are_deterministic_and_leave_the_global_rng_alone(tmp_path):
+    state, threads = torch.get_rng_state(), torch.get_num_threads()
     a = lessons.run("vanishing-gradients", out=tmp_path / "a", quick=True)
     b = lessons.run("vanishing-gradients", out=tmp_path / "b", quick=True)
     assert a["gan"] == b["gan"] and a["critic"] == b["critic"]
+    assert torch.equal(torch.get_rng_state(), state) and torch.get_num_threads() == threads
 
 
 def test_unknown_lesson_is_one_line_listing_them(capsys):

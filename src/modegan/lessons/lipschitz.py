@@ -52,8 +52,9 @@ def train_critic(spec: dict, real: torch.Tensor, fake: torch.Tensor, held: tuple
     """Adam on the Wasserstein critic loss (plus λ·GP when asked), clipping after every step when asked; the
     held-out W₁ estimate every `every` steps."""
     g = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)  # nn.Linear's initialisation draws from the global generator
-    f = MLPDiscriminator(2, width=WIDTH, depth=DEPTH, spectral_norm=spec.get("sn", False))
+    with torch.random.fork_rng(devices=[]):  # nn.Linear's initialisation draws from the global generator
+        torch.manual_seed(seed)
+        f = MLPDiscriminator(2, width=WIDTH, depth=DEPTH, spectral_norm=spec.get("sn", False))
     opt = torch.optim.Adam(f.parameters(), lr=LR, betas=(0.5, 0.9))
     curve = []
     for step in range(1, steps + 1):

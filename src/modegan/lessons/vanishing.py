@@ -42,8 +42,9 @@ def generator_grad(G: MLPGenerator, D: torch.nn.Module, z: torch.Tensor, term) -
 def setup(seed: int) -> tuple[MLPGenerator, torch.Tensor, torch.Tensor]:
     """A freshly initialised generator (its samples sit near the origin, inside the ring) and the real data."""
     g = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)  # nn.Linear's initialisation draws from the global generator
-    G = MLPGenerator(2, 2, width=WIDTH, depth=2)
+    with torch.random.fork_rng(devices=[]):  # nn.Linear's initialisation draws from the global generator
+        torch.manual_seed(seed)
+        G = MLPGenerator(2, 2, width=WIDTH, depth=2)
     real = load_dataset("ring8", n_train=10).mixture.sample(4000, g)
     return G, real, G.sample_z(1000, g)
 
@@ -53,8 +54,9 @@ def train_and_measure(kind: str, steps: int, seed: int = SEED) -> dict:
     ("critic") against the fixed generator; at each checkpoint record the generator's gradient norms."""
     G, real, z_eval = setup(seed)
     g = torch.Generator().manual_seed(seed + 1)
-    torch.manual_seed(seed + 1)
-    D = MLPDiscriminator(2, width=WIDTH, depth=2)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed + 1)
+        D = MLPDiscriminator(2, width=WIDTH, depth=2)
     opt = torch.optim.Adam(D.parameters(), lr=LR, betas=(0.5, 0.999))
     loss = NONSATURATING if kind == "gan" else WASSERSTEIN
     with torch.no_grad():
