@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 
 import numpy as np
@@ -49,7 +50,7 @@ def test_gaussians_closed_form():
         c = divergences.gaussians_closed_form(theta)
         assert c["kl_theta_0"] == c["kl_0_theta"] == pytest.approx(theta**2 / 2)
         assert c["w1"] == theta
-        # TV of two unit-variance normals: P(|X| < θ/2) under N(0, 1)... = 2Φ(θ/2) − 1
+        # TV of two unit-variance normals θ apart: 2Φ(θ/2) − 1 = erf(θ / (2√2))
         assert c["tv"] == pytest.approx(math.erf(theta / 2 / math.sqrt(2)), rel=1e-12)
     js = [divergences.gaussians_closed_form(t)["js"] for t in (0.0, 0.5, 1.0, 2.0, 4.0, 12.0)]
     assert js[0] == pytest.approx(0.0, abs=1e-12)
@@ -220,7 +221,7 @@ def test_cli_refuses_a_file_as_out(tmp_path, capsys):
 # ---------------------------------------------------------------------------------------------------------
 # every page in headless Chromium
 
-CHROMIUM = __import__("os").environ.get("MODEGAN_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM = os.environ.get("MODEGAN_CHROMIUM", "/usr/bin/chromium")
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
          "--disable-component-update", "--disable-sync"]
 FIGURES = {"divergences": 2, "vanishing-gradients": 1, "collapse": 2, "lipschitz": 4}
@@ -259,8 +260,9 @@ def test_lesson_page_renders_in_headless_chromium(name, tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["divergences", "collapse"])
 def test_slower_lessons_quick_mode(name, tmp_path):
-    numbers = strict_json(lessons.run(name, out=tmp_path, quick=True) and tmp_path / f"{name}.json")
-    assert numbers["lesson"] == name
+    result = lessons.run(name, out=tmp_path, quick=True)
+    numbers = strict_json(tmp_path / f"{name}.json")
+    assert numbers["lesson"] == name and result["json"] == str(tmp_path / f"{name}.json")
     if name == "collapse":
         assert set(numbers["runs"]) == {"gan", "wgan-gp-toy"}
         assert all(len(r["histogram"]) == len(r["step"]) == len(r["metrics"]) for r in numbers["runs"].values())
