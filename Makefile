@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-slow lint bench clean
+.PHONY: install demo lessons test test-slow lint bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -19,6 +19,9 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/modegan demo --out runs/demo
 
+lessons: $(STAMP)
+	for n in divergences vanishing-gradients collapse lipschitz; do $(BIN)/modegan lesson $$n --out lessons || exit 1; done
+
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 
@@ -32,4 +35,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/step_speed.py
 
 clean:
-	rm -rf $(VENV) runs build *.egg-info src/*.egg-info
+	rm -rf $(VENV) runs lessons build *.egg-info src/*.egg-info

@@ -92,6 +92,8 @@ def presets():
             console.print(f"  {k}={v}", highlight=False)
         if p.notes:
             console.print(f"  note: {p.notes}", highlight=False)
+        if p.theory:
+            console.print(f"  theory: {p.theory}", highlight=False)
         console.print()
 
 
@@ -162,6 +164,30 @@ def sample(
     output.parent.mkdir(parents=True, exist_ok=True)
     np.save(output, x)
     console.print(f"wrote {x.shape[0]} samples of dimension {x.shape[1]} to {output}")
+
+
+@app.command()
+def lesson(
+    name: str | None = typer.Argument(None, help="the lesson to run; none lists them"),
+    out: str = typer.Option("lessons", help="directory for NAME.html and NAME.json"),
+    as_json: bool = typer.Option(False, "--json", help="print the lesson's numbers as JSON instead of a summary"),
+    quick: bool = typer.Option(False, help="fewer samples and steps (seconds, for tests)"),
+):
+    """Run a lesson: its numbers from the library's own code, one self-contained HTML page and a JSON file."""
+    from modegan.lessons import LESSONS, get_lesson, run
+    from modegan.lessons.page import json_safe
+    from modegan.limits import check_out_dir
+
+    if name is None:
+        for lesson in LESSONS.values():
+            print(f"{lesson.name}: {lesson.summary}")
+        return
+    get_lesson(name)  # an unknown name is one line listing the lessons, before anything is written
+    result = run(name, out=check_out_dir(out), quick=quick)
+    if as_json:
+        print(json.dumps(json_safe(result), indent=1))
+    else:
+        console.print(f"{name}: {result['html']} and {result['json']} in {result['elapsed_s']:.1f} s", highlight=False)
 
 
 @app.command()

@@ -6,7 +6,7 @@ from the defaults, so methods are compared on identical architectures.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from modegan.errors import choice_error
 
@@ -18,12 +18,28 @@ class Preset:
     source: str
     settings: dict = field(default_factory=dict)
     notes: str = ""
+    theory: str = ""  # the section of docs/theory.md that explains why the method works (and the lesson showing it)
 
 
 PRESETS: dict[str, Preset] = {}
 
+_THEORY = {  # preset -> where docs/theory.md explains it
+    "gan": "docs/theory.md §1 (lessons divergences, vanishing-gradients, collapse)",
+    "wgan": "docs/theory.md §2-4, clipping in §4 (lesson lipschitz)",
+    "wgan-gp": "docs/theory.md §2-4, the penalty in §4 (lesson lipschitz)",
+    "iwgan": "docs/theory.md §5",
+    "iwgan-gp": "docs/theory.md §5 (the critic's ratio) and §4",
+    "gan-hard": "docs/theory.md §5",
+    "topk": "docs/theory.md §5",
+    "diwgan": "docs/theory.md §6",
+    "unrolled": "docs/theory.md §1 (the minimax loss and the chase of lesson collapse)",
+}
+_THEORY["wgan-gp-toy"] = _THEORY["wgan-gp-paper"] = _THEORY["wgan-gp"]
+
 
 def register(preset: Preset) -> Preset:
+    if not preset.theory and preset.name in _THEORY:
+        preset = replace(preset, theory=_THEORY[preset.name])
     PRESETS[preset.name] = preset
     return preset
 

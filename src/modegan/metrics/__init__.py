@@ -23,6 +23,8 @@ from modegan.metrics.toy import (
     modes,
     nearest_component,
     rkl_modes,
+    total_variation,
+    tv_grid,
     w1,
 )
 
@@ -50,5 +52,7 @@ __all__ = [
     "modes",
     "nearest_component",
     "rkl_modes",
+    "total_variation",
+    "tv_grid",
     "w1",
 ]

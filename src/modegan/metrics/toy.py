@@ -313,6 +313,25 @@ def jsd_grid(samples, mix: GaussianMixture) -> Metric:
     return Metric("jsd_grid", jensen_shannon(grid.mass, q), protocol | grid.protocol())
 
 
+def total_variation(p: np.ndarray, q: np.ndarray) -> float:
+    """TV(p, q) = ½ Σ |p − q| = sup over events A of |p(A) − q(A)|, in [0, 1]."""
+    return min(max(0.5 * float(np.abs(np.asarray(p) - np.asarray(q)).sum()), 0.0), 1.0)
+
+
+def tv_grid(samples, mix: GaussianMixture) -> Metric:
+    """Total variation (max 1) between the samples' histogram and the mixture's true mass over the grid of
+    `jsd_grid` (benchmarks.md §2), overflow cell included. Like JS it saturates, at 1, once the two share no
+    cell (docs/theory.md §1). NaN (with a note) where the grid is undefined."""
+    x = _as_points(samples, "samples", mix.dim)
+    protocol = {"mixture": mix.name, "n_samples": len(x), "unit": "probability", "max": 1.0}
+    try:
+        grid = grid_reference(mix)
+    except ModeganError as e:
+        return Metric("tv_grid", float("nan"), protocol | {"note": f"undefined: {e}"})
+    q = grid.histogram(x) / len(x)
+    return Metric("tv_grid", total_variation(grid.mass, q), protocol | grid.protocol())
+
+
 # ---------------------------------------------------------------------------------------------------------
 # w1
 
