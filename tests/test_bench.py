@@ -148,8 +148,10 @@ def test_results_carry_calibration_rows_and_noise_flags(bench_dir):
 
 def test_report_is_self_contained(bench_dir):
     page = (bench_dir / "report.html").read_text()
-    assert page.count("<img ") == 2 * 3  # per dataset: final samples, evolution, coverage curves
-    assert page.count('src="data:image/png;base64,') == 6
+    # per dataset: final samples, evolution, coverage curves, the critic's input gradients
+    assert page.count("<img ") == 2 * 4
+    assert page.count('src="data:image/png;base64,') == 8
+    assert page.count("<h3>The critic's input gradients over training") == 2
     assert "http://" not in page and "https://" not in page
     assert "published in VEEGAN (Srivastava et al. 2017), Table 1" in page
 

@@ -137,3 +137,48 @@ def test_clipping_bounds_and_leaves_small_weights():
     assert net.bias[0].item() == pytest.approx(0.005)
     assert net.bias[1].item() == pytest.approx(-0.01)
     assert net.weight[0, 0].item() == pytest.approx(-0.01)
+
+
+# --- ‖∇ₓD‖ at real, generated and interpolated inputs (issue 18 §5) ------------------------------------------
+
+
+def test_input_gradient_norms_of_a_linear_critic_are_its_weight_norm():
+    from modegan.losses.constraints import input_gradient_norms
+
+    critic = torch.nn.Sequential(torch.nn.Linear(2, 1), torch.nn.Flatten(0))
+    with torch.no_grad():
+        critic[0].weight.copy_(torch.tensor([[3.0, -4.0]]))  # ‖∇ₓ(w·x + b)‖ = ‖w‖ = 5 everywhere
+    g = torch.Generator().manual_seed(0)
+    real, fake = torch.randn(6, 2, generator=g), torch.randn(6, 2, generator=g)
+    out = input_gradient_norms(critic, real, fake, g)
+    for where in ("real", "fake", "interp"):
+        assert out[where]["mean"] == pytest.approx(5.0) and out[where]["max"] == pytest.approx(5.0)
+    assert critic[0].weight.grad is None  # the run's gradients are untouched
+
+
+def test_input_gradient_norms_of_a_packed_critic_are_per_pack():
+    from modegan.losses.constraints import input_gradient_norms
+    from modegan.nets.packing import PackedDiscriminator
+
+    inner = torch.nn.Sequential(torch.nn.Linear(4, 1), torch.nn.Flatten(0))
+    with torch.no_grad():
+        inner[0].weight.copy_(torch.tensor([[1.0, 2.0, 2.0, 4.0]]))  # one pack of 2 samples: ‖w‖ = 5
+    g = torch.Generator().manual_seed(1)
+    out = input_gradient_norms(PackedDiscriminator(inner, 2), torch.randn(8, 2, generator=g),
+                               torch.randn(8, 2, generator=g), g, group=2)
+    assert out["interp"] == {"mean": pytest.approx(5.0), "max": pytest.approx(5.0)}
+
+
+def test_input_gradient_norms_leave_batch_norm_and_spectral_norm_state_as_it_was():
+    from modegan.losses.constraints import input_gradient_norms
+    from modegan.nets.mlp import MLPDiscriminator
+
+    torch.manual_seed(0)
+    for kw in ({"norm": "batch"}, {"spectral_norm": True}):
+        D = MLPDiscriminator(2, width=8, **kw)
+        before = {k: b.clone() for k, b in D.named_buffers()}
+        assert before
+        g = torch.Generator().manual_seed(2)
+        out = input_gradient_norms(D, torch.randn(16, 2, generator=g), torch.randn(16, 2, generator=g), g)
+        assert all(torch.equal(b, before[k]) for k, b in D.named_buffers())
+        assert all(v["max"] >= v["mean"] > 0 for v in out.values())

@@ -309,7 +309,7 @@ def test_evaluate_toy_mixture():
     ds = load_dataset("ring8", n_train=100)
     samples = ds.sample_real(400, gen(6))
     results = evaluate_toy(samples, ds, gen(7))
-    assert list(results) == ["hqs", "modes", "rkl_modes", "jsd_grid", "w1"]
+    assert list(results) == ["hqs", "modes", "rkl_modes", "jsd_grid", "tv_grid", "w1"]
     assert results["modes"].value == 8
     assert results["hqs"].value > 95 and results["rkl_modes"].value < 0.05
     # Two samples of one distribution: W1 comes from unequal cluster counts (ring spacing 0.77), ≈ 0.06–0.16

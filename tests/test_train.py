@@ -30,7 +30,7 @@ def test_run_directory_contents(tmp_path, tiny):
     assert [r["step"] for r in lines] == [20, 40]
     for r in lines:
         assert {"d_loss", "g_loss", "gp", "grad_norm_g", "grad_norm_d", "metrics", "protocol"} <= set(r)
-        assert set(r["metrics"]) == {"modes", "hqs", "rkl_modes", "jsd_grid", "w1"}
+        assert set(r["metrics"]) == {"modes", "hqs", "rkl_modes", "jsd_grid", "tv_grid", "w1"}
         assert r["protocol"]["hqs"]["n_samples"] == 200 and r["protocol"]["rkl_modes"]["log_base"] == "e"
         assert r["grad_norm_g"] > 0 and r["grad_norm_d"] > 0
     assert sorted(p.name for p in (run / "samples").iterdir()) == ["step_0000020.png", "step_0000040.png"]
@@ -154,3 +154,13 @@ def test_tensorboard_without_the_extra_says_how_to_install(tmp_path, tiny):
     else:
         modegan.train(merge(tiny, {"train": {"tensorboard": True}}), out=tmp_path / "r")
         assert any((tmp_path / "r" / "tensorboard").iterdir())
+
+
+def test_every_evaluation_logs_the_critics_input_gradients(tiny, tmp_path):
+    modegan.train({**tiny, "preset": "wgan-gp-toy"}, out=tmp_path / "w")
+    for r in metrics_lines(tmp_path / "w"):
+        grads = r["d_input_grad"]
+        assert set(grads) == {"real", "fake", "interp"}
+        assert all(v["max"] >= v["mean"] > 0 for v in grads.values())
+    modegan.train({**tiny, "preset": "veegan"}, out=tmp_path / "v")  # a joint D(z, x): no input gradient
+    assert all("d_input_grad" not in r for r in metrics_lines(tmp_path / "v"))

@@ -13,7 +13,7 @@ protocol (`modegan.train.run.evaluate`: `eval_samples` draws with generator seed
   Without a mixture it is the training set's bounding box, not widened (there is no sigma to widen by).
 
 A method's cell is flagged `≈ noise` when its mean is not better than the uniform row's value, in the
-metric's direction (modes, hqs: higher is better; jsd_grid, rkl_modes, w1: lower is better).
+metric's direction (modes, hqs: higher is better; jsd_grid, tv_grid, rkl_modes, w1: lower is better).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ TRUE_MIXTURE = "reference: true mixture"
 UNIFORM_BOX = "reference: uniform box"
 REFERENCES = (TRUE_MIXTURE, UNIFORM_BOX)
 HIGHER_IS_BETTER = ("modes", "hqs")
-LOWER_IS_BETTER = ("jsd_grid", "rkl_modes", "w1")
+LOWER_IS_BETTER = ("jsd_grid", "tv_grid", "rkl_modes", "w1")
 NOISE_FLAG = "≈ noise"
 NO_MIXTURE_NOTE = "no true-mixture row: a point cloud has no known distribution; the uniform box is its " \
                   "training set's bounding box"

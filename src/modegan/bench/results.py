@@ -24,7 +24,7 @@ from modegan.bench.stats import Cell, cell
 from modegan.errors import ModeganError
 from modegan.train.rundir import RunDir
 
-METRICS = ("modes", "hqs", "jsd_grid", "rkl_modes", "w1")  # mixtures: the paper's three first, then ours
+METRICS = ("modes", "hqs", "jsd_grid", "rkl_modes", "w1", "tv_grid")  # mixtures: the paper's three first, then ours
 IMAGE_METRICS = ("modes", "kl", "digit_kl", "digit_coverage", "fd", "kid", "precision", "recall", "density",
                  "coverage")
 KNOWN = tuple(dict.fromkeys(METRICS + IMAGE_METRICS))
@@ -53,6 +53,7 @@ class Row:
     path: Path
     curve: list[tuple[int, dict]] = field(default_factory=list)  # (step, metrics) at each evaluation
     image: bool = False  # image data: the report shows image grids instead of scatter plots
+    critic_grads: list[tuple[int, dict]] = field(default_factory=list)  # (step, ‖∇ₓD‖ stats) at each evaluation
     evaluation: EvalProtocol | None = None  # toy runs: what their calibration rows are computed with
 
     def csv(self, metrics: tuple[str, ...]) -> dict:
@@ -87,7 +88,9 @@ def read_row(path: Path, method: str | None = None, dataset: str | None = None) 
     summary = _checked_summary(run)
     status = summary.get("status", "unknown")
     setting = setting_hash(cfg)
-    curve = [(r["step"], r.get("metrics", {})) for r in run.read_metrics()]
+    records = run.read_metrics()
+    curve = [(r["step"], r.get("metrics", {})) for r in records]
+    grads = [(r["step"], r["d_input_grad"]) for r in records if isinstance(r.get("d_input_grad"), dict)]
     if status not in ("finished", "diverged", "failed"):
         status = "unfinished" if status in ("running", "interrupted", "not started") else status
     return Row(
@@ -96,7 +99,7 @@ def read_row(path: Path, method: str | None = None, dataset: str | None = None) 
         metrics=summary.get("metrics", {}) if status == "finished" else {}, protocol=summary.get("protocol", {}),
         elapsed_s=summary.get("elapsed_s"), error=summary.get("error"), path=path, curve=curve,
         image=cfg.data.name in ("mnist", "stacked-mnist", "cifar10") or Path(cfg.data.name).is_dir(),
-        evaluation=eval_protocol(cfg),
+        evaluation=eval_protocol(cfg), critic_grads=grads,
     )
 
 
@@ -228,8 +231,8 @@ CALIBRATION_NOTE = (
     f"Calibration rows, scored with the runs' own evaluation protocol: `{TRUE_MIXTURE}` (fresh draws from the "
     "data's mixture: the best a sampler scores here) and `reference: uniform box` (uniform over the means' range "
     f"widened by 3 sigma_max: what no learning scores). `{NOISE_FLAG}`: the cell's mean is no better than the "
-    "uniform box's (modes, hqs: higher is better; jsd_grid, rkl_modes, w1: lower is better); such a cell is not "
-    "ranked.")
+    "uniform box's (modes, hqs: higher is better; jsd_grid, tv_grid, rkl_modes, w1: lower is better); such a cell "
+    "is not ranked.")
 
 
 def markdown(rows: list[Row], title: str, setting: str = "") -> str:

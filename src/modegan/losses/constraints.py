@@ -58,3 +58,32 @@ def penalty_at(
     (grad,) = torch.autograd.grad(scores.sum(), x_hat, create_graph=True)
     norms = grad.reshape(*real.shape[:lead], n, -1).norm(dim=-1)
     return (norms - center) ** 2
+
+
+def input_gradient_norms(critic: nn.Module, real: Tensor, fake: Tensor, generator: torch.Generator,
+                         group: int = 1) -> dict[str, dict[str, float]]:
+    """‖∇ₓD(x)‖₂ at real, generated and interpolated inputs (one ε per input, as the penalty draws them): the
+    mean and max of each, so a run's Lipschitz behaviour is visible (WGAN-GP asks for 1 on interpolates; the
+    max over interpolates is the empirical Lipschitz constant of docs/theory.md §3).
+
+    A packed critic's input is `group` samples: one norm per pack. The critic's buffers (batch-norm
+    statistics, spectral norm's power-iteration vectors) are put back afterwards and its parameters' gradients
+    are untouched, so measuring changes nothing in the run. Through batch norm the gradient of one input also
+    carries the batch statistics' share, as the penalty's does.
+    """
+    saved = {k: b.clone() for k, b in critic.named_buffers()}
+    eps = interpolation_eps(real, generator, group).to(real.device)
+    if group > 1:
+        eps = eps.repeat_interleave(group, dim=0)
+    out = {}
+    try:
+        for name, x in (("real", real), ("fake", fake), ("interp", eps * real + (1 - eps) * fake)):
+            x = x.detach().requires_grad_(True)
+            (grad,) = torch.autograd.grad(critic(x).sum(), x)
+            norms = grad.reshape(x.shape[0] // group, -1).norm(dim=-1)
+            out[name] = {"mean": float(norms.mean()), "max": float(norms.max())}
+    finally:
+        with torch.no_grad():
+            for k, b in critic.named_buffers():
+                b.copy_(saved[k])
+    return out

@@ -365,8 +365,8 @@ def w1(samples, real) -> Metric:
 def evaluate_toy(
     samples, dataset: ToyDataset, generator: torch.Generator, *, threshold: float = 3.0
 ) -> dict[str, Metric]:
-    """All toy metrics of generated samples: hqs, modes, rkl_modes, jsd_grid and w1 for a mixture; only
-    w1 without one. w1 compares with len(samples) fresh real samples drawn with `generator`."""
+    """All toy metrics of generated samples: hqs, modes, rkl_modes, jsd_grid, tv_grid and w1 for a mixture;
+    only w1 without one. w1 compares with len(samples) fresh real samples drawn with `generator`."""
     x = _as_points(samples, "samples", dataset.dim)
     results: dict[str, Metric] = {}
     mix = dataset.mixture
@@ -375,6 +375,7 @@ def evaluate_toy(
         results["modes"] = modes(x, mix, threshold)
         results["rkl_modes"] = rkl_modes(x, mix, threshold)
         results["jsd_grid"] = jsd_grid(x, mix)
+        results["tv_grid"] = tv_grid(x, mix)
     real = dataset.sample_real(len(x), generator)
     distance = w1(x, real)
     real_protocol = {"real": f"{len(x)} fresh draws from {dataset.name}"}

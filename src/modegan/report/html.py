@@ -183,6 +183,39 @@ def coverage_curves(rows: list[Row], dataset: str) -> str | None:
     return fig_uri(fig)
 
 
+def critic_gradient_curves(rows: list[Row], dataset: str) -> str | None:
+    """‖∇ₓD‖ over training at interpolates between real and generated points (max: the empirical Lipschitz
+    constant; mean), and at real points, mean over seeds per method, log scale: how each run's critic is
+    constrained (a gradient penalty holds the interpolates near 1; an unconstrained D's grow)."""
+    by_method: dict[str, list[Row]] = {}
+    for r in rows:
+        if r.dataset == dataset and r.critic_grads:
+            by_method.setdefault(r.method, []).append(r)
+    if not by_method:
+        return None
+    panels = (("interp", "max", "max ‖∇ₓD‖ at interpolates"), ("interp", "mean", "mean ‖∇ₓD‖ at interpolates"),
+              ("real", "mean", "mean ‖∇ₓD‖ at real points"))
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4), dpi=80, squeeze=False)
+    for ax, (where, stat, title) in zip(axes[0], panels, strict=True):
+        for method, rs in by_method.items():
+            per_step: dict[int, list[float]] = {}
+            for r in rs:
+                for step, g in r.critic_grads:
+                    v = g.get(where, {}).get(stat)
+                    if isinstance(v, (int, float)) and v > 0:
+                        per_step.setdefault(step, []).append(v)
+            if per_step:
+                steps = sorted(per_step)
+                ax.plot(steps, [np.mean(per_step[s]) for s in steps], label=method, marker="o", markersize=3)
+        ax.axhline(1.0, color="grey", linestyle=":", linewidth=1)
+        ax.set_yscale("log")
+        ax.set_xlabel("generator step")
+        ax.set_ylabel("‖∇ₓD‖")
+        ax.set_title(f"{dataset}: {title}", fontsize=10)
+    axes[0][0].legend(fontsize=7, ncol=2)
+    return fig_uri(fig)
+
+
 def _results_table(rows: list[Row], dataset: str) -> str:
     metrics = metric_names(rows)
     pub = published_for(dataset)
@@ -235,7 +268,9 @@ def build_report(rows: list[Row], path: Path, title: str, setting: str = "") -> 
         for heading, uri in (("Final samples (lowest finished seed of each method)", final_samples(rows, d)),
                              ("Samples over training, one seed (columns: evaluations from first to last)",
                               evolution(rows, d)),
-                             ("Coverage over training", coverage_curves(rows, d))):
+                             ("Coverage over training", coverage_curves(rows, d)),
+                             ("The critic's input gradients over training (docs/theory.md)",
+                              critic_gradient_curves(rows, d))):
             if uri is not None:
                 parts.append(f"<h3>{heading}</h3>{_img(uri, f'{d}: {heading}')}")
     bad = failures(rows)

@@ -20,6 +20,7 @@ from modegan.data.images import ImagesOn
 from modegan.device import Placement, resolve_device, to_host
 from modegan.errors import ModeganError
 from modegan.limits import MAX_STEPS, check_int
+from modegan.losses.constraints import input_gradient_norms
 from modegan.metrics import evaluate_toy
 from modegan.metrics.classifier import Classifier, load_classifier
 from modegan.metrics.images import dataset_kind, evaluate_images
@@ -89,6 +90,22 @@ def run_classifier(cfg: RunConfig, dataset: ToyDataset | ImageDataset) -> Classi
     if not isinstance(dataset, ImageDataset) or dataset_kind(dataset) not in ("mnist", "stacked-mnist"):
         return None
     return load_classifier(cfg.train.classifier)  # unset: the shipped classifier, verified
+
+
+INPUT_GRAD_POINTS = 512
+
+
+def critic_gradients(parts: Parts, dataset, samples: torch.Tensor, tc) -> dict:
+    """‖∇ₓD‖ (mean, max) at real, generated and interpolated points (`constraints.input_gradient_norms`):
+    the first 512 evaluation samples (a whole number of packs), as many fresh real ones and ε drawn with
+    their own seed (eval_seed + 2), so the run's training draws are untouched. VEEGAN's joint D(z, x) has no
+    such gradient and is skipped."""
+    pack = parts.cfg.scheme.pack
+    n = max(pack, min(INPUT_GRAD_POINTS, len(samples)) // pack * pack)
+    rng = torch.Generator().manual_seed(tc.eval_seed + 2)
+    real = dataset.sample_real(n, rng)
+    device = parts.placement.device
+    return input_gradient_norms(parts.D, real.to(device), samples[:n].to(device), rng, pack)
 
 
 def metric_values(metrics: dict) -> dict:
@@ -197,6 +214,7 @@ class Recorder:
             "grad_norm_g": grad_norm(parts.G),
             "grad_norm_d": grad_norm(parts.D),
             **({"grad_norm_f": grad_norm(parts.F)} if parts.F is not None else {}),
+            **({"d_input_grad": critic_gradients(parts, self.dataset, samples, tc)} if parts.F is None else {}),
             **({"weights": weights} if weights is not None else {}),
             "metrics": metric_values(metrics),
             "protocol": {k: m.protocol for k, m in metrics.items()},
@@ -503,5 +521,8 @@ def _log_tensorboard(tb, record: dict) -> None:
     for k, v in record.items():
         if isinstance(v, float):
             tb.add_scalar(f"train/{k}", v, step)
+    for where, stats in record.get("d_input_grad", {}).items():
+        for stat, v in stats.items():
+            tb.add_scalar(f"d_input_grad/{where}_{stat}", v, step)
     for k, v in record["metrics"].items():
         tb.add_scalar(f"metrics/{k}", v, step)
