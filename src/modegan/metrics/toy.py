@@ -303,14 +303,8 @@ def jsd_grid(samples, mix: GaussianMixture) -> Metric:
 
     NaN (with a note) where the grid is undefined: fewer than 2 components or too many cells.
     """
-    x = _as_points(samples, "samples", mix.dim)
-    protocol = {"mixture": mix.name, "n_samples": len(x), "log_base": "e", "unit": "nats", "max": math.log(2)}
-    try:
-        grid = grid_reference(mix)
-    except ModeganError as e:
-        return Metric("jsd_grid", float("nan"), protocol | {"note": f"undefined: {e}"})
-    q = grid.histogram(x) / len(x)
-    return Metric("jsd_grid", jensen_shannon(grid.mass, q), protocol | grid.protocol())
+    return _on_grid("jsd_grid", samples, mix, jensen_shannon,
+                    {"log_base": "e", "unit": "nats", "max": math.log(2)})
 
 
 def total_variation(p: np.ndarray, q: np.ndarray) -> float:
@@ -322,14 +316,18 @@ def tv_grid(samples, mix: GaussianMixture) -> Metric:
     """Total variation (max 1) between the samples' histogram and the mixture's true mass over the grid of
     `jsd_grid` (benchmarks.md §2), overflow cell included. Like JS it saturates, at 1, once the two share no
     cell (docs/theory.md §1). NaN (with a note) where the grid is undefined."""
+    return _on_grid("tv_grid", samples, mix, total_variation, {"unit": "probability", "max": 1.0})
+
+
+def _on_grid(name: str, samples, mix: GaussianMixture, divergence, units: dict) -> Metric:
+    """`divergence(true mass, sample histogram)` over the grid of benchmarks.md §2, with its protocol."""
     x = _as_points(samples, "samples", mix.dim)
-    protocol = {"mixture": mix.name, "n_samples": len(x), "unit": "probability", "max": 1.0}
+    protocol = {"mixture": mix.name, "n_samples": len(x), **units}
     try:
         grid = grid_reference(mix)
     except ModeganError as e:
-        return Metric("tv_grid", float("nan"), protocol | {"note": f"undefined: {e}"})
-    q = grid.histogram(x) / len(x)
-    return Metric("tv_grid", total_variation(grid.mass, q), protocol | grid.protocol())
+        return Metric(name, float("nan"), protocol | {"note": f"undefined: {e}"})
+    return Metric(name, divergence(grid.mass, grid.histogram(x) / len(x)), protocol | grid.protocol())
 
 
 # ---------------------------------------------------------------------------------------------------------
