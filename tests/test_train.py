@@ -151,6 +151,7 @@ def test_tensorboard_without_the_extra_says_how_to_install(tmp_path, tiny):
     except ImportError:
         with pytest.raises(ModeganError, match=r"pip install 'modegan\[tensorboard\]'"):
             modegan.train(merge(tiny, {"train": {"tensorboard": True}}), out=tmp_path / "r")
+        assert not (tmp_path / "r").exists()  # refused before anything is written: no --overwrite needed
     else:
         modegan.train(merge(tiny, {"train": {"tensorboard": True}}), out=tmp_path / "r")
         assert any((tmp_path / "r" / "tensorboard").iterdir())

@@ -300,6 +300,8 @@ def check_config(cfg: RunConfig) -> None:
     ckpt_every = tc.ckpt_every or tc.eval_every
     if ckpt_every % tc.eval_every:
         raise ModeganError(f"train.ckpt_every ({ckpt_every}) must be a multiple of train.eval_every ({tc.eval_every})")
+    if tc.tensorboard:
+        _tensorboard_writer()  # a missing extra fails here, before the run directory is written
 
 
 def run_dataset(cfg: RunConfig) -> ToyDataset | ImageDataset:
@@ -507,13 +509,17 @@ def _train(cfg: RunConfig, run: RunDir, state: dict | None, *, overwrite: bool, 
         rec.close()
 
 
-def _tensorboard(path: Path):
+def _tensorboard_writer():
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:
         msg = "train.tensorboard needs the tensorboard package: pip install 'modegan[tensorboard]'"
         raise ModeganError(msg) from None
-    return SummaryWriter(str(path / "tensorboard"))
+    return SummaryWriter
+
+
+def _tensorboard(path: Path):
+    return _tensorboard_writer()(str(path / "tensorboard"))
 
 
 def _log_tensorboard(tb, record: dict) -> None:
