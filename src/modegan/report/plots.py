@@ -115,7 +115,8 @@ def panels_figure(panels: list[tuple[str, object, object, object]], cols: int = 
     if legend and fig.axes:
         key = fig.axes[0].legend(loc="upper right", framealpha=0.8)
         for handle in key.legend_handles:
-            handle.set_sizes([30])
+            if hasattr(handle, "set_sizes"):  # scatter markers; a histogram's handles are patches
+                handle.set_sizes([30])
             handle.set_alpha(1)
     return fig
 
