@@ -24,9 +24,10 @@ STEP_RATES = {
     "pacgan2": (219.7, 259.7), "pacgan3": (169.6, 212.9), "pacgan4": (129.2, 165.5),
 }
 FALLBACK_RATE = 50.0  # a preset the table lacks (image presets, custom): the slow end of the toy presets
-# Seconds per evaluation and seed: toy metrics on 2,500 samples, the critic's input gradients, one scatter PNG
-# (a 400-step gan demo, 2 seeds batched, 8 evaluations: 2.6 s an evaluation beyond its training steps).
-EVAL_S = 1.3
+# Seconds per evaluation and seed: toy metrics on 2,500 samples, the critic's input gradients, one scatter PNG.
+# Measured on the 2-core machine while it ran other work: 1.3 s (gan demo, 2 seeds batched, 1 worker) to
+# 2.9 s (gan and wgan alone, 2 workers), beyond the training steps' time.
+EVAL_S = 2.0
 
 
 def steps_left(spec: RunSpec) -> int:
