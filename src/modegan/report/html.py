@@ -121,6 +121,16 @@ def evenly_spaced(items: list, k: int) -> list:
     return [items[round(i * (len(items) - 1) / max(n - 1, 1))] for i in range(n)]
 
 
+def _label_font(size: int = 15):
+    """PIL's own font at a legible size (Pillow >= 10.1; older ones only have the small bitmap font)."""
+    from PIL import ImageFont
+
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:
+        return ImageFont.load_default()
+
+
 def evolution(rows: list[Row], dataset: str, columns: int = 5, thumb: int = 170) -> str | None:
     """Rows of methods, columns of evaluation steps: the run's own sample plots, shrunk and tiled."""
     from PIL import Image, ImageDraw
@@ -138,8 +148,9 @@ def evolution(rows: list[Row], dataset: str, columns: int = 5, thumb: int = 170)
     label_w = 150
     canvas = Image.new("RGB", (label_w + columns * thumb, len(strips) * thumb), "white")
     draw = ImageDraw.Draw(canvas)
+    draw.font = _label_font()
     for i, (r, pick) in enumerate(strips):
-        draw.text((6, i * thumb + thumb // 2 - 12), f"{r.method}\nseed {r.seed}", fill="black")
+        draw.text((6, i * thumb + thumb // 2 - 16), f"{r.method}\nseed {r.seed}", fill="black")
         for j, p in enumerate(pick):
             try:
                 with Image.open(p) as im:

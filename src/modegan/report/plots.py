@@ -99,7 +99,7 @@ def calibration_lines(ax, refs: dict[str, dict], key: str) -> None:
 def scatter_png(path: Path, generated, real, means=None, title: str = "") -> None:
     fig = plt.figure(figsize=(5, 5), dpi=80)
     _scatter(fig, (1, 1, 1), generated, real, means, title)
-    fig.axes[0].legend(loc="upper right", fontsize=7, markerscale=3)
+    _legend(fig.axes[0])
     _save(fig, path)
 
 
@@ -113,12 +113,17 @@ def panels_figure(panels: list[tuple[str, object, object, object]], cols: int = 
     for i, (title, gen, real, means) in enumerate(panels):
         _scatter(fig, (rows, cols, i + 1), gen, real, means, title, limits)
     if legend and fig.axes:
-        key = fig.axes[0].legend(loc="upper right", framealpha=0.8)
-        for handle in key.legend_handles:
-            if hasattr(handle, "set_sizes"):  # scatter markers; a histogram's handles are patches
-                handle.set_sizes([30])
-            handle.set_alpha(1)
+        _legend(fig.axes[0])
     return fig
+
+
+def _legend(ax) -> None:
+    """real / generated / modes, with markers of one readable size (the points' own are 2-4 px)."""
+    key = ax.legend(loc="upper right", framealpha=0.8)
+    for handle in key.legend_handles:
+        if hasattr(handle, "set_sizes"):  # scatter markers; a histogram's handles are patches
+            handle.set_sizes([30])
+        handle.set_alpha(1)
 
 
 def panels_png(path: Path, panels: list[tuple[str, object, object, object]], cols: int = 4) -> None:
