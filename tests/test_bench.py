@@ -172,6 +172,20 @@ def test_rows_carry_losses_and_gradient_norms(bench_dir):
         assert all(set(t) == set(TRAINING_KEYS) for _, t in r.training), r.training[:1]
 
 
+def test_a_metric_has_one_y_range_per_dataset(bench_dir):
+    from modegan.bench.results import references
+    from modegan.report.html import metric_ylims
+
+    rows = collect([bench_dir / "runs"])
+    refs = references(rows)[0]["ring8"]
+    ylims = metric_ylims(rows, "ring8", refs)
+    for key in ("modes", "hqs", "jsd_grid", "w1"):
+        lo, hi = ylims[key]
+        values = [m[key] for r in rows if r.dataset == "ring8" for _, m in r.curve if key in m]
+        values += [v[key] for v in refs.values() if v.get(key) is not None]
+        assert lo < min(values) <= max(values) < hi, key
+
+
 def test_shared_limits_cover_the_real_data_and_every_sample():
     import numpy as np
 

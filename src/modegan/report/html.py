@@ -192,6 +192,28 @@ def _seed_band(ax, rs: list[Row], series, key: str, label: str) -> None:
     ax.fill_between(x, mean - std, mean + std, alpha=0.15, color=line.get_color())
 
 
+def metric_ylims(rows: list[Row], dataset: str, refs: dict[str, dict]) -> dict[str, tuple[float, float]]:
+    """One y range per metric of a data set, over every evaluation, final value and calibration row: the
+    curves and the per-seed finals of that metric are drawn on the same scale."""
+    values: dict[str, list[float]] = {}
+    for r in rows:
+        if r.dataset == dataset:
+            for m in [r.metrics] + [c for _, c in r.curve]:
+                for k, v in m.items():
+                    if _finite(v):
+                        values.setdefault(k, []).append(float(v))
+    for ref in refs.values():
+        for k, v in ref.items():
+            if _finite(v) and k in values:
+                values[k].append(float(v))
+    out = {}
+    for k, vs in values.items():
+        lo, hi = min(vs), max(vs)
+        pad = 0.06 * (hi - lo) or 0.5
+        out[k] = (lo - pad, hi + pad)
+    return out
+
+
 def _grid(n: int, w: float = 6, h: float = 3.8):
     cols = min(2, n)
     fig, axes = plt.subplots(-(-n // cols), cols, figsize=(w * cols, h * -(-n // cols)), dpi=80, squeeze=False)
@@ -210,12 +232,14 @@ def coverage_curves(rows: list[Row], dataset: str) -> str | None:
     if not by_method or not metrics:
         return None
     refs = references([r for r in rows if r.dataset == dataset])[0].get(dataset, {})
+    ylims = metric_ylims(rows, dataset, refs)
     fig, axes = _grid(len(metrics))
     for ax, key in zip(axes, metrics, strict=True):
         for method, rs in by_method.items():
             _seed_band(ax, rs, lambda r: r.curve, key, method)
         calibration_lines(ax, refs, key)
-        ax.set(xlabel="generator step", ylabel=key, title=f"{dataset}: {key} (mean ± std over seeds)")
+        ax.set(xlabel="generator step", ylabel=key, title=f"{dataset}: {key} (mean ± std over seeds)",
+               ylim=ylims.get(key))
     axes[0].legend(ncol=2)
     return fig_uri(fig)
 
@@ -263,12 +287,13 @@ def per_seed_finals(rows: list[Row], dataset: str) -> str | None:
         return None
     refs = references([r for r in rows if r.dataset == dataset])[0].get(dataset, {})
     methods = list(dict.fromkeys(r.method for r in mine))
+    ylims = metric_ylims(rows, dataset, refs)
     fig, axes = _grid(len(metrics), h=4.2)
     for ax, key in zip(axes, metrics, strict=True):
         _strip(ax, {m: [r.metrics[key] for r in mine if r.method == m and _finite(r.metrics.get(key))]
                     for m in methods})
         calibration_lines(ax, refs, key)
-        ax.set(ylabel=key, title=f"{dataset}: final {key}, one point a seed")
+        ax.set(ylabel=key, title=f"{dataset}: final {key}, one point a seed", ylim=ylims.get(key))
     axes[0].legend(loc="best")
     return fig_uri(fig)
 
