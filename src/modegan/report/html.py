@@ -175,7 +175,13 @@ def _by_method(rows: list[Row], dataset: str, has) -> dict[str, list[Row]]:
     return out
 
 
-def _seed_band(ax, rs: list[Row], series, key: str, label: str) -> None:
+def method_colours(rows: list[Row]) -> dict[str, str]:
+    """One colour per method, the same in every figure of the report (order of first appearance)."""
+    methods = dict.fromkeys(r.method for r in rows)
+    return {m: f"C{i % 10}" for i, m in enumerate(methods)}
+
+
+def _seed_band(ax, rs: list[Row], series, key: str, label: str, colour: str) -> None:
     """One method's mean ± std over seeds of `key` against the step; `series(row)` is its [(step, dict)]."""
     per_step: dict[int, list[float]] = {}
     for r in rs:
@@ -188,8 +194,8 @@ def _seed_band(ax, rs: list[Row], series, key: str, label: str) -> None:
     x = sorted(per_step)
     mean = np.array([np.mean(per_step[s]) for s in x])
     std = np.array([np.std(per_step[s]) for s in x])
-    (line,) = ax.plot(x, mean, label=label, marker="o", markersize=3)
-    ax.fill_between(x, mean - std, mean + std, alpha=0.15, color=line.get_color())
+    ax.plot(x, mean, label=label, marker="o", markersize=3, color=colour)
+    ax.fill_between(x, mean - std, mean + std, alpha=0.15, color=colour)
 
 
 def metric_ylims(rows: list[Row], dataset: str, refs: dict[str, dict]) -> dict[str, tuple[float, float]]:
@@ -232,11 +238,11 @@ def coverage_curves(rows: list[Row], dataset: str) -> str | None:
     if not by_method or not metrics:
         return None
     refs = references([r for r in rows if r.dataset == dataset])[0].get(dataset, {})
-    ylims = metric_ylims(rows, dataset, refs)
+    ylims, colours = metric_ylims(rows, dataset, refs), method_colours(rows)
     fig, axes = _grid(len(metrics))
     for ax, key in zip(axes, metrics, strict=True):
         for method, rs in by_method.items():
-            _seed_band(ax, rs, lambda r: r.curve, key, method)
+            _seed_band(ax, rs, lambda r: r.curve, key, method, colours[method])
         calibration_lines(ax, refs, key)
         ax.set(xlabel="generator step", ylabel=key, title=f"{dataset}: {key} (mean ± std over seeds)",
                ylim=ylims.get(key))
@@ -256,10 +262,11 @@ def training_curves(rows: list[Row], dataset: str) -> str | None:
     by_method = _by_method(rows, dataset, lambda r: any(t for _, t in r.training))
     if not by_method:
         return None
+    colours = method_colours(rows)
     fig, axes = _grid(len(TRAINING_PANELS))
     for ax, (key, title, log) in zip(axes, TRAINING_PANELS, strict=True):
         for method, rs in by_method.items():
-            _seed_band(ax, rs, lambda r: r.training, key, method)
+            _seed_band(ax, rs, lambda r: r.training, key, method, colours[method])
         if log:
             ax.set_yscale("log")
         ax.set(xlabel="generator step", ylabel=key, title=f"{dataset}: {title}")
@@ -267,12 +274,12 @@ def training_curves(rows: list[Row], dataset: str) -> str | None:
     return fig_uri(fig)
 
 
-def _strip(ax, values: dict[str, list[float]]) -> None:
+def _strip(ax, values: dict[str, list[float]], colours: dict[str, str]) -> None:
     """Each method's per-seed values as points (jittered sideways), its mean as a black bar."""
     rng = np.random.default_rng(0)
-    for i, vs in enumerate(values.values()):
+    for i, (method, vs) in enumerate(values.items()):
         if vs:
-            ax.scatter(i + rng.uniform(-0.15, 0.15, len(vs)), vs, s=18, alpha=0.7, zorder=2)
+            ax.scatter(i + rng.uniform(-0.15, 0.15, len(vs)), vs, s=18, alpha=0.7, zorder=2, color=colours[method])
             ax.hlines(np.mean(vs), i - 0.3, i + 0.3, color="black", linewidth=2, zorder=3)
     ax.set_xticks(range(len(values)), list(values), rotation=30, ha="right")
 
@@ -291,7 +298,7 @@ def per_seed_finals(rows: list[Row], dataset: str) -> str | None:
     fig, axes = _grid(len(metrics), h=4.2)
     for ax, key in zip(axes, metrics, strict=True):
         _strip(ax, {m: [r.metrics[key] for r in mine if r.method == m and _finite(r.metrics.get(key))]
-                    for m in methods})
+                    for m in methods}, method_colours(rows))
         calibration_lines(ax, refs, key)
         ax.set(ylabel=key, title=f"{dataset}: final {key}, one point a seed", ylim=ylims.get(key))
     axes[0].legend(loc="best")
@@ -313,7 +320,7 @@ def run_times(rows: list[Row], dataset: str) -> str | None:
     if not times:
         return None
     fig, ax = plt.subplots(figsize=(max(5.0, 0.9 * len(times) + 2), 3.8), dpi=80)
-    _strip(ax, times)
+    _strip(ax, times, method_colours(rows))
     ax.set_ylim(bottom=0)
     ax.set(ylabel="wall seconds", title=f"{dataset}: time per run, one point a seed")
     return fig_uri(fig)
@@ -324,10 +331,7 @@ def critic_gradient_curves(rows: list[Row], dataset: str) -> str | None:
     """‖∇ₓD‖ over training at interpolates between real and generated points (max: the empirical Lipschitz
     constant; mean), and at real points, mean over seeds per method, log scale: how each run's critic is
     constrained (a gradient penalty holds the interpolates near 1; an unconstrained D's grow)."""
-    by_method: dict[str, list[Row]] = {}
-    for r in rows:
-        if r.dataset == dataset and r.critic_grads:
-            by_method.setdefault(r.method, []).append(r)
+    by_method, colours = _by_method(rows, dataset, lambda r: r.critic_grads), method_colours(rows)
     if not by_method:
         return None
     panels = (("interp", "max", "max ‖∇ₓD‖ at interpolates"), ("interp", "mean", "mean ‖∇ₓD‖ at interpolates"),
@@ -343,7 +347,8 @@ def critic_gradient_curves(rows: list[Row], dataset: str) -> str | None:
                         per_step.setdefault(step, []).append(v)
             if per_step:
                 steps = sorted(per_step)
-                ax.plot(steps, [np.mean(per_step[s]) for s in steps], label=method, marker="o", markersize=3)
+                ax.plot(steps, [np.mean(per_step[s]) for s in steps], label=method, marker="o", markersize=3,
+                        color=colours[method])
         ax.axhline(1.0, color="grey", linestyle=":", linewidth=1)
         ax.set_yscale("log")
         ax.set_xlabel("generator step")
