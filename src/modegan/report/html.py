@@ -181,13 +181,14 @@ def method_colours(rows: list[Row]) -> dict[str, str]:
     return {m: f"C{i % 10}" for i, m in enumerate(methods)}
 
 
-def _seed_band(ax, rs: list[Row], series, key: str, label: str, colour: str) -> None:
-    """One method's mean ± std over seeds of `key` against the step; `series(row)` is its [(step, dict)]."""
+def _seed_band(ax, rs: list[Row], series, key: str, label: str, colour: str, positive: bool = False) -> None:
+    """One method's mean ± std over seeds of `key` against the step; `series(row)` is its [(step, dict)];
+    `positive` (a log axis) leaves out values <= 0."""
     per_step: dict[int, list[float]] = {}
     for r in rs:
         for step, values in series(r):
             v = values.get(key)
-            if isinstance(v, (int, float)) and np.isfinite(v):
+            if _finite(v) and (v > 0 or not positive):
                 per_step.setdefault(step, []).append(v)
     if not per_step:
         return
@@ -266,7 +267,7 @@ def training_curves(rows: list[Row], dataset: str) -> str | None:
     fig, axes = _grid(len(TRAINING_PANELS))
     for ax, (key, title, log) in zip(axes, TRAINING_PANELS, strict=True):
         for method, rs in by_method.items():
-            _seed_band(ax, rs, lambda r: r.training, key, method, colours[method])
+            _seed_band(ax, rs, lambda r: r.training, key, method, colours[method], positive=log)
         if log:
             ax.set_yscale("log")
         ax.set(xlabel="generator step", ylabel=key, title=f"{dataset}: {title}")
