@@ -64,3 +64,16 @@ def test_duration_text():
     assert duration_text(42) == "42 s"
     assert duration_text(600) == "10 min"
     assert duration_text(3 * 3600) == "3.0 h"
+
+
+def test_step_rates_are_the_measured_ones():
+    """STEP_RATES copies benchmarks/results/throughput_cpu.csv (rerun throughput.py, then update both)."""
+    import csv
+    from pathlib import Path
+
+    with open(Path(__file__).parents[1] / "benchmarks" / "results" / "throughput_cpu.csv") as f:
+        measured = {r["preset"]: (float(r["single_steps_s"]), float(r["batched_steps_s_seed"]))
+                    for r in csv.DictReader(f)}
+    assert set(STEP_RATES) == set(measured)
+    for preset, (alone, batched) in measured.items():
+        assert STEP_RATES[preset] == (pytest.approx(alone, abs=0.06), pytest.approx(batched, abs=0.06)), preset
