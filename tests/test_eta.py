@@ -77,3 +77,11 @@ def test_step_rates_are_the_measured_ones():
     assert set(STEP_RATES) == set(measured)
     for preset, (alone, batched) in measured.items():
         assert STEP_RATES[preset] == (pytest.approx(alone, abs=0.06), pytest.approx(batched, abs=0.06)), preset
+
+
+def test_image_runs_take_the_dcgan_rate(tmp_path):
+    from modegan.bench.eta import IMAGE_EVAL_S, IMAGE_RATE, prior_seconds_per_step
+
+    (spec,) = plan(tmp_path, ["gan"], {"stacked-mnist": {"data": {"name": "stacked-mnist"}}}, [0],
+                   {"train": {"steps": 1000, "eval_every": 500}})
+    assert prior_seconds_per_step(spec, batched=False) == pytest.approx(1 / IMAGE_RATE + IMAGE_EVAL_S / 500)
