@@ -24,7 +24,7 @@ STEP_RATES = {
     "pacgan2": (219.7, 259.7), "pacgan3": (169.6, 212.9), "pacgan4": (129.2, 165.5),
 }
 FALLBACK_RATE = 50.0  # a toy preset the table lacks: the slow end of the toy presets
-# Image data (README, Performance): a DCGAN step at Stacked-MNIST shapes took 160 ms on 2 threads, and an
+# Image data (README, Speed: Images): a DCGAN step at Stacked-MNIST shapes took 160 ms on 2 threads, and an
 # evaluation of 26,000 Stacked-MNIST samples 35 s, both on a quiet machine.
 IMAGE_RATE, IMAGE_EVAL_S = 6.25, 35.0
 # Seconds per evaluation and seed: toy metrics on 2,500 samples, the critic's input gradients, one scatter PNG.
