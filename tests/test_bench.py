@@ -6,6 +6,7 @@ import csv
 import importlib
 import json
 import math
+import re
 
 import pytest
 
@@ -148,12 +149,53 @@ def test_results_carry_calibration_rows_and_noise_flags(bench_dir):
 
 def test_report_is_self_contained(bench_dir):
     page = (bench_dir / "report.html").read_text()
-    # per dataset: final samples, evolution, coverage curves, the critic's input gradients
-    assert page.count("<img ") == 2 * 4
-    assert page.count('src="data:image/png;base64,') == 8
-    assert page.count("<h3>The critic's input gradients over training") == 2
+    # per dataset: final samples, evolution, metric curves, per-seed finals, losses and gradient norms, the
+    # critic's input gradients, time per run
+    assert page.count("<img ") == 2 * 7
+    assert page.count('src="data:image/png;base64,') == 14
+    for heading in ("The critic's input gradients over training", "Final metrics, one point a seed",
+                    "Losses and parameter-gradient norms over training", "Time per run",
+                    "Metrics over training (mean ± std over seeds)"):
+        assert page.count(f"<h3>{heading}") == 2, heading
+    sizes = [len(b) * 3 // 4 for b in re.findall(r'src="data:image/png;base64,([^"]+)"', page)]
+    assert max(sizes) < 400_000, sizes  # dpi-80 PNGs: the page stays loadable
     assert "http://" not in page and "https://" not in page
     assert "published in VEEGAN (Srivastava et al. 2017), Table 1" in page
+
+
+def test_rows_carry_losses_and_gradient_norms(bench_dir):
+    from modegan.bench.results import TRAINING_KEYS
+
+    rows = collect([bench_dir / "runs"])
+    for r in rows:
+        assert [s for s, _ in r.training] == [s for s, _ in r.curve]
+        assert all(set(t) == set(TRAINING_KEYS) for _, t in r.training), r.training[:1]
+
+
+def test_a_metric_has_one_y_range_per_dataset(bench_dir):
+    from modegan.bench.results import references
+    from modegan.report.html import metric_ylims
+
+    rows = collect([bench_dir / "runs"])
+    refs = references(rows)[0]["ring8"]
+    ylims = metric_ylims(rows, "ring8", refs)
+    for key in ("modes", "hqs", "jsd_grid", "w1"):
+        lo, hi = ylims[key]
+        values = [m[key] for r in rows if r.dataset == "ring8" for _, m in r.curve if key in m]
+        values += [v[key] for v in refs.values() if v.get(key) is not None]
+        assert lo < min(values) <= max(values) < hi, key
+
+
+def test_shared_limits_cover_the_real_data_and_every_sample():
+    import numpy as np
+
+    from modegan.report.plots import shared_limits
+
+    real = np.array([[0.0, 0.0], [1.0, 2.0]])
+    wide = np.column_stack([np.linspace(-10, 10, 101), np.zeros(101)])  # 1st-99th percentile: -9.8 .. 9.8
+    lo, hi = shared_limits(real, [real, wide])
+    pad = 0.1 * 19.6
+    assert lo == pytest.approx([-9.8 - pad, 0 - pad]) and hi == pytest.approx([9.8 + pad, 2 + pad])
 
 
 def test_rerun_trains_nothing(bench_dir):

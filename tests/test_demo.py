@@ -9,6 +9,7 @@ def test_demo_writes_the_report_and_reuses_runs(tmp_path, capsys):
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "iwgan" in out and "modes" in out and "report.html" in out
+    assert "expected about" in out and out.count(" left") == 2  # the estimate, then the time left after each job
     assert (tmp_path / "report.html").stat().st_size > 10_000
     md = (tmp_path / "results.md").read_text()
     assert "| iwgan |" in md and "n_samples" in md and "4 generator steps" in md

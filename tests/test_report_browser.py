@@ -42,7 +42,7 @@ def test_report_renders_in_headless_chromium(tmp_path):
         title = page.title()
         browser.close()
     assert title == "Mixture-of-Gaussians benchmark"
-    assert len(images) == 8 and all(i["ok"] for i in images), images  # 4 figures per data set
+    assert len(images) == 14 and all(i["ok"] for i in images), images  # 7 figures per data set
     assert problems == []
     shot = (tmp_path / "report.png").read_bytes()
     assert shot[:8] == b"\x89PNG\r\n\x1a\n" and len(shot) > 10_000

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.progress import ProgressColumn
 from rich.table import Table
+from rich.text import Text
 
 from modegan.errors import ModeganError
 from modegan.malloc import tune_malloc
@@ -200,6 +202,7 @@ def demo(
     workers: int = typer.Option(2, help="runs trained at once, one process and one torch thread each"),
 ):
     """`bench mog` on a small budget: the demo presets, a results table and report.html."""
+    from modegan.bench.eta import Eta, duration_text
     from modegan.bench.mog import plan_mog
     from modegan.bench.results import cells, flagged, flags, metric_names, reference_value, references
     from modegan.bench.suite import check_workers
@@ -209,11 +212,19 @@ def demo(
     datasets = _names(data, "--data")
     plan = plan_mog(out, methods=names, datasets=datasets, seeds=seeds, steps=steps)  # every check, nothing written
     check_workers(workers)
-    console.print(f"training {len(names)} presets x {seeds} seeds on {data} for {steps} steps, {workers} worker(s)")
+    eta = Eta(plan.specs, workers)
+    console.print(f"training {len(names)} presets x {seeds} seeds on {data} for {steps} steps, {workers} worker(s): "
+                  f"expected about {duration_text(eta.remaining())} (measured step rates, bench/eta.py)",
+                  highlight=False)
+
+    def done(job, res):
+        eta.finished(job, res)
+        console.print(f"  {job[0].dataset} / {job[0].method} / seeds {', '.join(str(s.seed) for s in job)}: "
+                      + ", ".join(r["status"] for r in res) + f"; ~{duration_text(eta.remaining())} left",
+                      highlight=False)
+
     rows = run_demo(plan.out, datasets=datasets, steps=steps, presets=names, seeds=seeds, workers=workers,
-                    on_done=lambda job, res: console.print(
-                        f"  {job[0].dataset} / {job[0].method} / seeds {', '.join(str(s.seed) for s in job)}: "
-                        + ", ".join(r["status"] for r in res)))
+                    on_done=done)
     metrics = metric_names(rows)
     table_cells = cells(rows, metrics)
     refs, _ = references(rows)
@@ -424,19 +435,24 @@ def _opt_names(text: str | None, flag: str) -> list[str] | None:
 
 
 def _run_bench(plan, **kw) -> None:
-    """Run a checked plan with a progress bar over its runs; failures are printed as they come."""
+    """Run a checked plan with a progress bar over its runs and an ETA; failures are printed as they come."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from modegan.bench.eta import Eta, duration_text
     from modegan.bench.runs import state
     from modegan.bench.suite import check_workers, run_planned
 
     check_workers(kw["workers"])
+    eta = Eta(plan.specs, kw["workers"], kw.get("batch", True))
     with Progress(TextColumn(f"[bold]bench {plan.name}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  TextColumn("{task.fields[info]}"), console=console) as bar:
+                  _EtaColumn(eta), TextColumn("{task.fields[info]}"), console=console) as bar:
         done_before = sum(state(s) == "done" for s in plan.specs)
         task = bar.add_task("runs", total=len(plan.specs), completed=done_before, info="")
+        bar.console.print(f"expected: about {duration_text(eta.remaining())} for "
+                          f"{len(plan.specs) - done_before} run(s) to train", highlight=False)
 
         def done(job, results):
+            eta.finished(job, results)
             bar.advance(task, len(results))
             for spec, r in zip(job, results, strict=True):
                 if r["status"] != "finished":
@@ -447,6 +463,19 @@ def _run_bench(plan, **kw) -> None:
         rows = run_planned(plan, on_done=done, **kw)
     n_bad = sum(r.status != "finished" for r in rows)
     console.print(f"{len(rows)} runs ({n_bad} not finished); results in {plan.out}/ ({plan.outputs})")
+
+
+class _EtaColumn(ProgressColumn):
+    """Time left: the pending runs' steps at the seconds per step measured so far (`bench.eta.Eta`)."""
+
+    def __init__(self, eta):
+        super().__init__()
+        self.eta = eta
+
+    def render(self, task):
+        from modegan.bench.eta import duration_text
+
+        return Text(f"~{duration_text(self.eta.remaining())} left", style="progress.remaining")
 
 
 @app.command()

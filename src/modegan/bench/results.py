@@ -28,6 +28,7 @@ METRICS = ("modes", "hqs", "jsd_grid", "rkl_modes", "w1", "tv_grid")  # mixtures
 IMAGE_METRICS = ("modes", "kl", "digit_kl", "digit_coverage", "fd", "kid", "precision", "recall", "density",
                  "coverage")
 KNOWN = tuple(dict.fromkeys(METRICS + IMAGE_METRICS))
+TRAINING_KEYS = ("d_loss", "g_loss", "grad_norm_d", "grad_norm_g")  # metrics.jsonl: means since the last evaluation
 
 
 def metric_names(rows: list[Row]) -> tuple[str, ...]:
@@ -55,6 +56,7 @@ class Row:
     image: bool = False  # image data: the report shows image grids instead of scatter plots
     critic_grads: list[tuple[int, dict]] = field(default_factory=list)  # (step, ‖∇ₓD‖ stats) at each evaluation
     evaluation: EvalProtocol | None = None  # toy runs: what their calibration rows are computed with
+    training: list[tuple[int, dict]] = field(default_factory=list)  # (step, losses and grad norms) per evaluation
 
     def csv(self, metrics: tuple[str, ...]) -> dict:
         return {"dataset": self.dataset, "method": self.method, "seed": self.seed, "status": self.status,
@@ -91,6 +93,7 @@ def read_row(path: Path, method: str | None = None, dataset: str | None = None) 
     records = run.read_metrics()
     curve = [(r["step"], r.get("metrics", {})) for r in records]
     grads = [(r["step"], r["d_input_grad"]) for r in records if isinstance(r.get("d_input_grad"), dict)]
+    training = [(r["step"], {k: r[k] for k in TRAINING_KEYS if _number(r.get(k))}) for r in records]
     if status not in ("finished", "diverged", "failed"):
         status = "unfinished" if status in ("running", "interrupted", "not started") else status
     return Row(
@@ -99,8 +102,12 @@ def read_row(path: Path, method: str | None = None, dataset: str | None = None) 
         metrics=summary.get("metrics", {}) if status == "finished" else {}, protocol=summary.get("protocol", {}),
         elapsed_s=summary.get("elapsed_s"), error=summary.get("error"), path=path, curve=curve,
         image=cfg.data.name in ("mnist", "stacked-mnist", "cifar10") or Path(cfg.data.name).is_dir(),
-        evaluation=eval_protocol(cfg), critic_grads=grads,
+        evaluation=eval_protocol(cfg), critic_grads=grads, training=training,
     )
+
+
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 def failed_row(spec, error: str) -> Row:

@@ -13,18 +13,21 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from modegan.bench.budget import CURVE_METRICS, Evaluation, Plateau, mean_curve, num, step_text  # noqa: E402
 from modegan.report.html import STYLE, fig_uri  # noqa: E402
-from modegan.report.plots import calibration_lines  # noqa: E402
+from modegan.report.plots import calibration_lines, legible  # noqa: E402
 
 Runs = dict[tuple[str, str], dict[int, list[Evaluation]]]
 
 
+@legible
 def budget_figure(runs: Runs, dataset: str, refs: dict[str, dict]) -> str | None:
-    """Two rows of panels (against steps, against wall seconds), one column per metric the runs report."""
+    """Two rows of panels (against steps, against wall seconds), one column per metric the runs report; a
+    metric's two panels share their y scale."""
     mine = {m: r for (d, m), r in runs.items() if d == dataset}
     metrics = [k for k in CURVE_METRICS if any(mean_curve(r, k) for r in mine.values())]
     if not metrics:
         return None
-    fig, axes = plt.subplots(2, len(metrics), figsize=(4.5 * len(metrics), 7.5), dpi=80, squeeze=False)
+    fig, axes = plt.subplots(2, len(metrics), figsize=(4.8 * len(metrics), 8), dpi=80, squeeze=False,
+                             sharey="col")
     for j, key in enumerate(metrics):
         for method, r in mine.items():
             curve = mean_curve(r, key)
@@ -34,8 +37,8 @@ def budget_figure(runs: Runs, dataset: str, refs: dict[str, dict]) -> str | None
             calibration_lines(axes[row][j], refs.get(dataset, {}), key)
             axes[row][j].set_xlabel(xlabel)
             axes[row][j].set_ylabel(key)
-        axes[0][j].set_title(f"{dataset}: {key} (mean over seeds)", fontsize=10)
-    axes[0][0].legend(fontsize=7, ncol=2)
+        axes[0][j].set_title(f"{dataset}: {key} (mean over seeds)")
+    axes[0][0].legend(ncol=2)
     return fig_uri(fig)
 
 

@@ -1,8 +1,11 @@
 """A benchmark report as one self-contained HTML page: every image is embedded, nothing is fetched.
 
-Sections: the results table beside the published numbers, final samples per method and dataset,
-the evolution of samples over training for one seed (the DIWGAN paper's Figure 3 analogue), and
-coverage-vs-step curves (mean ± std over seeds).
+Per data set: the results table beside the published numbers; final samples per method over the real data,
+every panel on one scale; the evolution of samples over training for one seed (the DIWGAN paper's Figure 3
+analogue); modes, HQS, JSD and W1 against the step (mean ± std over seeds); each seed's final metrics as points;
+the losses and parameter-gradient norms, and the critic's input gradients, over training; seconds per run.
+Every metric has one panel holding every method (one y scale), with the calibration rows as lines. Figures are
+dpi-80 PNGs in data URIs, their text sized by `plots.REPORT_RC`.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from modegan.bench.results import (  # noqa: E402
     references,
 )
 from modegan.errors import ModeganError  # noqa: E402
-from modegan.report.plots import calibration_lines, panels_figure  # noqa: E402
+from modegan.report.plots import calibration_lines, legible, panels_figure, shared_limits  # noqa: E402
 from modegan.train.rundir import RunDir  # noqa: E402
 
 STYLE = """
@@ -92,9 +95,11 @@ def final_samples(rows: list[Row], dataset: str, n: int = 2500) -> str | None:
     means = data.mixture.means if data.mixture is not None else None
     panels = [(f"{r.method} (seed {r.seed})", load(r.path).sample(n, torch.Generator().manual_seed(0)), real, means)
               for r in shown]
-    return fig_uri(panels_figure(panels, cols=min(6, len(panels)), size=3))
+    limits = shared_limits(real, [g for _, g, _, _ in panels])
+    return fig_uri(legible(panels_figure)(panels, cols=min(5, len(panels)), size=3.4, limits=limits, legend=True))
 
 
+@legible
 def _image_panels(panels: list[tuple[str, torch.Tensor]], cols: int = 4) -> str:
     """8x8 grids of generated images, one titled panel per method."""
     from modegan.report.grids import grid_array
@@ -106,7 +111,7 @@ def _image_panels(panels: list[tuple[str, torch.Tensor]], cols: int = 4) -> str:
         ax.axis("off")
     for ax, (title, images) in zip(axes.flat, panels, strict=False):
         ax.imshow(grid_array(images), cmap="gray", vmin=0, vmax=255)
-        ax.set_title(title, fontsize=9)
+        ax.set_title(title)
     return fig_uri(fig)
 
 
@@ -114,6 +119,16 @@ def evenly_spaced(items: list, k: int) -> list:
     """At most `k` of `items`, evenly spaced, always the first and the last."""
     n = min(k, len(items))
     return [items[round(i * (len(items) - 1) / max(n - 1, 1))] for i in range(n)]
+
+
+def _label_font(size: int = 15):
+    """PIL's own font at a legible size (Pillow >= 10.1; older ones only have the small bitmap font)."""
+    from PIL import ImageFont
+
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:
+        return ImageFont.load_default()
 
 
 def evolution(rows: list[Row], dataset: str, columns: int = 5, thumb: int = 170) -> str | None:
@@ -133,8 +148,9 @@ def evolution(rows: list[Row], dataset: str, columns: int = 5, thumb: int = 170)
     label_w = 150
     canvas = Image.new("RGB", (label_w + columns * thumb, len(strips) * thumb), "white")
     draw = ImageDraw.Draw(canvas)
+    draw.font = _label_font()
     for i, (r, pick) in enumerate(strips):
-        draw.text((6, i * thumb + thumb // 2 - 12), f"{r.method}\nseed {r.seed}", fill="black")
+        draw.text((6, i * thumb + thumb // 2 - 16), f"{r.method}\nseed {r.seed}", fill="black")
         for j, p in enumerate(pick):
             try:
                 with Image.open(p) as im:
@@ -147,55 +163,181 @@ def evolution(rows: list[Row], dataset: str, columns: int = 5, thumb: int = 170)
     return _png_uri(buf.getvalue())
 
 
-def coverage_curves(rows: list[Row], dataset: str) -> str | None:
-    """Metric vs generator step (modes and jsd_grid, or modes and kl on images), mean ± std over seeds, with
-    the calibration rows as lines."""
-    seen = {k for r in rows if r.dataset == dataset for _, m in r.curve for k in m}
-    metrics = tuple(k for k in ("modes", "jsd_grid", "kl", "digit_kl", "fd") if k in seen)[:2]
-    by_method: dict[str, list[Row]] = {}
+CURVE_METRICS = ("modes", "hqs", "jsd_grid", "w1", "kl", "digit_kl", "fd")  # the first four a data set reports
+
+
+def _by_method(rows: list[Row], dataset: str, has) -> dict[str, list[Row]]:
+    """dataset's rows grouped by method, those for which `has(row)` is true."""
+    out: dict[str, list[Row]] = {}
     for r in rows:
-        if r.dataset == dataset and r.curve:
-            by_method.setdefault(r.method, []).append(r)
+        if r.dataset == dataset and has(r):
+            out.setdefault(r.method, []).append(r)
+    return out
+
+
+def method_colours(rows: list[Row]) -> dict[str, str]:
+    """One colour per method, the same in every figure of the report (order of first appearance)."""
+    methods = dict.fromkeys(r.method for r in rows)
+    return {m: f"C{i % 10}" for i, m in enumerate(methods)}
+
+
+def _seed_band(ax, rs: list[Row], series, key: str, label: str, colour: str, positive: bool = False) -> None:
+    """One method's mean ± std over seeds of `key` against the step; `series(row)` is its [(step, dict)];
+    `positive` (a log axis) leaves out values <= 0."""
+    per_step: dict[int, list[float]] = {}
+    for r in rs:
+        for step, values in series(r):
+            v = values.get(key)
+            if _finite(v) and (v > 0 or not positive):
+                per_step.setdefault(step, []).append(v)
+    if not per_step:
+        return
+    x = sorted(per_step)
+    mean = np.array([np.mean(per_step[s]) for s in x])
+    std = np.array([np.std(per_step[s]) for s in x])
+    ax.plot(x, mean, label=label, marker="o", markersize=3, color=colour)
+    ax.fill_between(x, mean - std, mean + std, alpha=0.15, color=colour)
+
+
+def metric_ylims(rows: list[Row], dataset: str, refs: dict[str, dict]) -> dict[str, tuple[float, float]]:
+    """One y range per metric of a data set, over every evaluation, final value and calibration row: the
+    curves and the per-seed finals of that metric are drawn on the same scale."""
+    values: dict[str, list[float]] = {}
+    for r in rows:
+        if r.dataset == dataset:
+            for m in [r.metrics] + [c for _, c in r.curve]:
+                for k, v in m.items():
+                    if _finite(v):
+                        values.setdefault(k, []).append(float(v))
+    for ref in refs.values():
+        for k, v in ref.items():
+            if _finite(v) and k in values:
+                values[k].append(float(v))
+    out = {}
+    for k, vs in values.items():
+        lo, hi = min(vs), max(vs)
+        pad = 0.06 * (hi - lo) or 0.5
+        out[k] = (lo - pad, hi + pad)
+    return out
+
+
+def _grid(n: int, w: float = 6, h: float = 3.8):
+    cols = min(2, n)
+    fig, axes = plt.subplots(-(-n // cols), cols, figsize=(w * cols, h * -(-n // cols)), dpi=80, squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.axis("off")
+    return fig, list(axes.flat[:n])
+
+
+@legible
+def coverage_curves(rows: list[Row], dataset: str) -> str | None:
+    """Modes, HQS, JSD and W1 (modes, kl, fd on images) against the generator step, mean ± std over seeds, with
+    the calibration rows as lines; one panel a metric, every method on it, so they share its y scale."""
+    seen = {k for r in rows if r.dataset == dataset for _, m in r.curve for k in m}
+    metrics = tuple(k for k in CURVE_METRICS if k in seen)[:4]
+    by_method = _by_method(rows, dataset, lambda r: r.curve)
     if not by_method or not metrics:
         return None
     refs = references([r for r in rows if r.dataset == dataset])[0].get(dataset, {})
-    fig, axes = plt.subplots(1, len(metrics), figsize=(6 * len(metrics), 4), dpi=80, squeeze=False)
-    for ax, key in zip(axes[0], metrics, strict=True):
+    ylims, colours = metric_ylims(rows, dataset, refs), method_colours(rows)
+    fig, axes = _grid(len(metrics))
+    for ax, key in zip(axes, metrics, strict=True):
         for method, rs in by_method.items():
-            steps = sorted({s for r in rs for s, _ in r.curve})
-            table = np.full((len(steps), len(rs)), np.nan)
-            for i, s in enumerate(steps):
-                for j, r in enumerate(rs):
-                    v = next((m.get(key) for s2, m in r.curve if s2 == s), None)
-                    table[i, j] = np.nan if v is None else v
-            ok = ~np.all(np.isnan(table), axis=1)
-            if not ok.any():
-                continue
-            x = np.asarray(steps)[ok]
-            mean, std = np.nanmean(table[ok], axis=1), np.nanstd(table[ok], axis=1)
-            ax.plot(x, mean, label=method, marker="o", markersize=3)
-            ax.fill_between(x, mean - std, mean + std, alpha=0.15)
+            _seed_band(ax, rs, lambda r: r.curve, key, method, colours[method])
         calibration_lines(ax, refs, key)
-        ax.set_xlabel("generator step")
-        ax.set_ylabel(key)
-        ax.set_title(f"{dataset}: {key} (mean ± std over seeds)", fontsize=10)
-    axes[0][0].legend(fontsize=7, ncol=2)
+        ax.set(xlabel="generator step", ylabel=key, title=f"{dataset}: {key} (mean ± std over seeds)",
+               ylim=ylims.get(key))
+    axes[0].legend(ncol=2)
     return fig_uri(fig)
 
 
+TRAINING_PANELS = (("d_loss", "discriminator / critic loss", False), ("g_loss", "generator loss", False),
+                   ("grad_norm_d", "‖∇θ‖ of D's parameters at the evaluation", True),
+                   ("grad_norm_g", "‖∇θ‖ of G's parameters at the evaluation", True))
+
+
+@legible
+def training_curves(rows: list[Row], dataset: str) -> str | None:
+    """The losses (means since the previous evaluation) and the parameter-gradient norms (of the last step
+    before each evaluation) over training, mean ± std over seeds: a diverging or stalled run shows here."""
+    by_method = _by_method(rows, dataset, lambda r: any(t for _, t in r.training))
+    if not by_method:
+        return None
+    colours = method_colours(rows)
+    fig, axes = _grid(len(TRAINING_PANELS))
+    for ax, (key, title, log) in zip(axes, TRAINING_PANELS, strict=True):
+        for method, rs in by_method.items():
+            _seed_band(ax, rs, lambda r: r.training, key, method, colours[method], positive=log)
+        if log:
+            ax.set_yscale("log")
+        ax.set(xlabel="generator step", ylabel=key, title=f"{dataset}: {title}")
+    axes[0].legend(ncol=2)
+    return fig_uri(fig)
+
+
+def _strip(ax, values: dict[str, list[float]], colours: dict[str, str]) -> None:
+    """Each method's per-seed values as points (jittered sideways), its mean as a black bar."""
+    rng = np.random.default_rng(0)
+    for i, (method, vs) in enumerate(values.items()):
+        if vs:
+            ax.scatter(i + rng.uniform(-0.15, 0.15, len(vs)), vs, s=18, alpha=0.7, zorder=2, color=colours[method])
+            ax.hlines(np.mean(vs), i - 0.3, i + 0.3, color="black", linewidth=2, zorder=3)
+    ax.set_xticks(range(len(values)), list(values), rotation=30, ha="right")
+
+
+@legible
+def per_seed_finals(rows: list[Row], dataset: str) -> str | None:
+    """Each seed's final value of modes, HQS, JSD, W1 per method (bar: the mean), the calibration rows as lines:
+    the spread behind the table's mean (std)."""
+    mine = [r for r in rows if r.dataset == dataset and r.status == "finished"]
+    metrics = tuple(k for k in CURVE_METRICS if any(isinstance(r.metrics.get(k), (int, float)) for r in mine))[:4]
+    if not metrics:
+        return None
+    refs = references([r for r in rows if r.dataset == dataset])[0].get(dataset, {})
+    methods = list(dict.fromkeys(r.method for r in mine))
+    ylims = metric_ylims(rows, dataset, refs)
+    fig, axes = _grid(len(metrics), h=4.2)
+    for ax, key in zip(axes, metrics, strict=True):
+        _strip(ax, {m: [r.metrics[key] for r in mine if r.method == m and _finite(r.metrics.get(key))]
+                    for m in methods}, method_colours(rows))
+        calibration_lines(ax, refs, key)
+        ax.set(ylabel=key, title=f"{dataset}: final {key}, one point a seed", ylim=ylims.get(key))
+    axes[0].legend(loc="best")
+    return fig_uri(fig)
+
+
+def _finite(v) -> bool:
+    return isinstance(v, (int, float)) and bool(np.isfinite(v))
+
+
+@legible
+def run_times(rows: list[Row], dataset: str) -> str | None:
+    """Wall seconds per finished run and method, one point a seed (seeds trained as one batch each record
+    the whole batch's seconds)."""
+    times = {}
+    for r in rows:
+        if r.dataset == dataset and r.status == "finished" and _finite(r.elapsed_s):
+            times.setdefault(r.method, []).append(r.elapsed_s)
+    if not times:
+        return None
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.9 * len(times) + 2), 3.8), dpi=80)
+    _strip(ax, times, method_colours(rows))
+    ax.set_ylim(bottom=0)
+    ax.set(ylabel="wall seconds", title=f"{dataset}: time per run, one point a seed")
+    return fig_uri(fig)
+
+
+@legible
 def critic_gradient_curves(rows: list[Row], dataset: str) -> str | None:
     """‖∇ₓD‖ over training at interpolates between real and generated points (max: the empirical Lipschitz
     constant; mean), and at real points, mean over seeds per method, log scale: how each run's critic is
     constrained (a gradient penalty holds the interpolates near 1; an unconstrained D's grow)."""
-    by_method: dict[str, list[Row]] = {}
-    for r in rows:
-        if r.dataset == dataset and r.critic_grads:
-            by_method.setdefault(r.method, []).append(r)
+    by_method, colours = _by_method(rows, dataset, lambda r: r.critic_grads), method_colours(rows)
     if not by_method:
         return None
     panels = (("interp", "max", "max ‖∇ₓD‖ at interpolates"), ("interp", "mean", "mean ‖∇ₓD‖ at interpolates"),
               ("real", "mean", "mean ‖∇ₓD‖ at real points"))
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4), dpi=80, squeeze=False)
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.2), dpi=80, squeeze=False)
     for ax, (where, stat, title) in zip(axes[0], panels, strict=True):
         for method, rs in by_method.items():
             per_step: dict[int, list[float]] = {}
@@ -206,13 +348,14 @@ def critic_gradient_curves(rows: list[Row], dataset: str) -> str | None:
                         per_step.setdefault(step, []).append(v)
             if per_step:
                 steps = sorted(per_step)
-                ax.plot(steps, [np.mean(per_step[s]) for s in steps], label=method, marker="o", markersize=3)
+                ax.plot(steps, [np.mean(per_step[s]) for s in steps], label=method, marker="o", markersize=3,
+                        color=colours[method])
         ax.axhline(1.0, color="grey", linestyle=":", linewidth=1)
         ax.set_yscale("log")
         ax.set_xlabel("generator step")
         ax.set_ylabel("‖∇ₓD‖")
-        ax.set_title(f"{dataset}: {title}", fontsize=10)
-    axes[0][0].legend(fontsize=7, ncol=2)
+        ax.set_title(f"{dataset}: {title}")
+    axes[0][0].legend(ncol=2)
     return fig_uri(fig)
 
 
@@ -268,9 +411,12 @@ def build_report(rows: list[Row], path: Path, title: str, setting: str = "") -> 
         for heading, uri in (("Final samples (lowest finished seed of each method)", final_samples(rows, d)),
                              ("Samples over training, one seed (columns: evaluations from first to last)",
                               evolution(rows, d)),
-                             ("Coverage over training", coverage_curves(rows, d)),
+                             ("Metrics over training (mean ± std over seeds)", coverage_curves(rows, d)),
+                             ("Final metrics, one point a seed", per_seed_finals(rows, d)),
+                             ("Losses and parameter-gradient norms over training", training_curves(rows, d)),
                              ("The critic's input gradients over training (docs/theory.md)",
-                              critic_gradient_curves(rows, d))):
+                              critic_gradient_curves(rows, d)),
+                             ("Time per run", run_times(rows, d))):
             if uri is not None:
                 parts.append(f"<h3>{heading}</h3>{_img(uri, f'{d}: {heading}')}")
     bad = failures(rows)
