@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import shutil
 
 import numpy as np
 import pytest
 import torch
 
 import modegan.lessons as lessons
+from browser import open_page, require_chromium
 from modegan.cli import main
 from modegan.data import load_dataset
 from modegan.lessons import collapse, divergences, lipschitz, vanishing
@@ -221,9 +220,6 @@ def test_cli_refuses_a_file_as_out(tmp_path, capsys):
 # ---------------------------------------------------------------------------------------------------------
 # every page in headless Chromium
 
-CHROMIUM = os.environ.get("MODEGAN_CHROMIUM", "/usr/bin/chromium")
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync"]
 FIGURES = {"divergences": 2, "vanishing-gradients": 1, "collapse": 2, "lipschitz": 4}
 
 
@@ -233,24 +229,9 @@ FIGURES = {"divergences": 2, "vanishing-gradients": 1, "collapse": 2, "lipschitz
     pytest.param("divergences", marks=pytest.mark.slow), pytest.param("collapse", marks=pytest.mark.slow),
 ])
 def test_lesson_page_renders_in_headless_chromium(name, tmp_path):
-    if not shutil.which(CHROMIUM):
-        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium, or set MODEGAN_CHROMIUM)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (dev extra)")
+    sync_api = require_chromium()
     lessons.run(name, out=tmp_path, quick=True)
-    problems = []
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=shutil.which(CHROMIUM), args=FLAGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type in ("error", "warning")
-                else None)
-        page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-        page.on("requestfailed", lambda r: problems.append(f"request failed: {r.url[:80]}"))
-        page.goto((tmp_path / f"{name}.html").as_uri(), wait_until="load")
-        images = page.evaluate(
-            "Array.from(document.images).map(i => ({alt: i.alt, ok: i.complete && i.naturalWidth > 0}))")
-        page.screenshot(path=str(tmp_path / f"{name}.png"), full_page=True)
-        title = page.title()
-        browser.close()
+    title, images, problems = open_page(sync_api, tmp_path / f"{name}.html", tmp_path / f"{name}.png")
     assert title.startswith("Lesson: ")
     assert len(images) == FIGURES[name] and all(i["ok"] for i in images), images
     assert problems == []
