@@ -332,7 +332,7 @@ def rebuild(entry: dict, role: str) -> nn.Module:
         net = obj() if "factory" in entry else obj(**(entry.get("args") or {}))
     except TypeError as e:
         raise ModeganError(f"cannot rebuild the {role} with {target}({entry.get('args') or ''}): {e}; give it "
-                           f"modegan_args, or fit generator_factory=/discriminator_factory=, or {hint}") from None
+                           f"modegan_args, or give fit {role}_factory=, or {hint}") from None
     if not isinstance(net, nn.Module) or not any(True for _ in net.parameters()):
         raise ModeganError(f"cannot rebuild the {role}: {target}({entry.get('args') or ''}) builds no network "
                            f"with parameters (give fit {role}_factory= or the class modegan_args); {hint}")
@@ -369,11 +369,12 @@ def fit(generator: nn.Module | None = None, discriminator: nn.Module | None = No
         out: str | Path, steps: int | None = None, device: str | torch.device | None = None,
         z_dim: int | None = None, reconstructor: nn.Module | None = None, encoder: nn.Module | None = None,
         batch_size: int | None = None, resume: bool = False, overwrite: bool = False, progress: bool = False,
-        generator_factory=None, discriminator_factory=None) -> dict:
+        generator_factory=None, discriminator_factory=None, reconstructor_factory=None, encoder_factory=None
+        ) -> dict:
     """Train `method` (a preset name, a dict of config overrides, or a RunConfig) on the user's G and D and
     `data`, into the run directory `out`; returns the summary. `resume=True` continues the run in `out`
     (the networks may then be omitted when parts.json can rebuild them). `*_factory`: importable zero-argument
-    callables that `modegan.load` uses to rebuild the networks."""
+    callables that `modegan.load` and a resume use to rebuild the networks (see `describe_net`)."""
     from modegan.train import run as run_mod
 
     nets = {"generator": generator, "discriminator": discriminator, "reconstructor": reconstructor,
@@ -393,7 +394,9 @@ def fit(generator: nn.Module | None = None, discriminator: nn.Module | None = No
     run.check_new(overwrite)
     with run_lock(run.path):
         run.create(cfg, overwrite)
-        write_parts(run, nets, {"generator": generator_factory, "discriminator": discriminator_factory}, rows, z)
+        factories = {"generator": generator_factory, "discriminator": discriminator_factory,
+                     "reconstructor": reconstructor_factory, "encoder": encoder_factory}
+        write_parts(run, nets, factories, rows, z)
         return run_mod._train(cfg, run, None, overwrite=True, progress=progress, dataset=dataset,
                               placement=placement, open_parts=opener(nets))
 
