@@ -532,6 +532,9 @@ def main(argv: list[str] | None = None) -> int:
     no_args = getattr(cx, "NoArgsIsHelpError", ())
     tune_malloc()
     try:
+        from modegan.registry import load_plugins
+
+        load_plugins()  # $MODEGAN_PLUGINS: modules that register losses, weightings, constraints
         code = app(args=argv, prog_name="modegan", standalone_mode=False)
     except ModeganError as e:
         if getattr(e, "quiet", False):  # another rank of a torchrun launch: rank 0 prints the line
