@@ -120,9 +120,26 @@ def test_every_scheme_composes(preset, tmp_path, rows):
     assert summary["status"] == "finished"
 
 
-def test_toy_name_gets_toy_metrics(tmp_path):
-    summary = modegan.fit(make_g(), make_d(), "ring8", method("gan"), out=tmp_path / "t", steps=5, z_dim=2)
-    assert {"modes", "hqs", "w1"} <= set(summary["metrics"])
+@pytest.mark.parametrize("given", ["name", "dataset"])
+def test_toy_data_gets_toy_metrics_and_resumes(given, tmp_path):
+    data = "ring8" if given == "name" else load_dataset("ring8", seed=4, n_train=500)
+    m = method("gan", data={"n_train": 500})
+    summary = modegan.fit(make_g(), make_d(), data, m, out=tmp_path / "t", steps=5, z_dim=2,
+                          generator_factory=make_g, discriminator_factory=make_d)
+    assert {"modes", "hqs", "w1"} <= set(summary["metrics"]) and summary["dataset"]["n_train"] == 500
+    assert not (tmp_path / "t" / "data.pt").exists()  # data.name, seed and n_train rebuild it
+    assert modegan.train(resume=tmp_path / "t", steps=10)["step"] == 10
+
+
+def test_the_shape_probe_leaves_batchnorm_statistics_alone(rows):
+    from modegan.device import Placement
+    from modegan.fit import method_config, user_dataset, user_parts
+
+    D = nn.Sequential(nn.Linear(2, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 1))
+    before = D[1].running_mean.clone()
+    cfg = method_config("gan", rows, z_dim=2, steps=1, device="cpu", batch_size=None)
+    user_parts(cfg, {"generator": make_g(), "discriminator": D}, user_dataset(rows, 0), Placement.of(cfg))
+    assert torch.equal(D[1].running_mean, before)
 
 
 def make_encoder() -> nn.Module:
@@ -163,3 +180,12 @@ def test_bad_input_is_one_line(case, match, tmp_path, rows):
     with pytest.raises(ModeganError, match=match) as e:
         modegan.fit(G, D, data, method("gan"), out=tmp_path / case, steps=2, z_dim=z)
     assert "\n" not in str(e.value)
+
+
+def test_cli_eval_and_sample_a_fit_run(tmp_path, loader, capsys):
+    from modegan.cli import main
+
+    fit(tmp_path / "c", loader, steps=5)
+    assert main(["eval", str(tmp_path / "c"), "--json"]) == 0
+    assert '"w1"' in capsys.readouterr().out
+    assert main(["sample", str(tmp_path / "c"), "-n", "10", "-o", str(tmp_path / "s.npy")]) == 0

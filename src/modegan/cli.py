@@ -134,7 +134,12 @@ def eval_run(
     if seed is not None:
         cfg.train.eval_seed = seed
     validate(cfg)
-    dataset = load_dataset(cfg.data.name, seed=cfg.data.seed, n_train=cfg.data.n_train)
+    from modegan.fit import is_fit_run, stored_dataset
+
+    if is_fit_run(run):  # the rows stored with a modegan.fit run
+        dataset = stored_dataset(RunDir(run), cfg, None)
+    else:
+        dataset = load_dataset(cfg.data.name, seed=cfg.data.seed, n_train=cfg.data.n_train)
     metrics, _ = evaluate(load(run, device), dataset, cfg)
     values = metric_values(metrics)
     protocol = {k: m.protocol for k, m in metrics.items()}

@@ -16,6 +16,7 @@ import path), so `modegan.train(resume=out)` and `modegan.load(out)` can rebuild
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 from pathlib import Path
@@ -24,7 +25,7 @@ import torch
 from torch import nn
 
 from modegan.config import RunConfig, config_from_any
-from modegan.data import ToyDataset, load_dataset
+from modegan.data import ToyDataset
 from modegan.data.datasets import DATASETS, _resample_rows
 from modegan.device import Placement
 from modegan.errors import ModeganError
@@ -148,21 +149,34 @@ def user_dataset(rows: torch.Tensor, seed: int) -> ToyDataset:
     return ToyDataset(USER_DATA, train, None, seed, "fit", _resample_rows(held))
 
 
-def resolve_data(data, seed: int) -> tuple[ToyDataset, torch.Tensor | None]:
-    """The dataset to train on and the rows to store with the run (None for a built-in toy name)."""
+def toy_name(data) -> str | None:
+    """The built-in toy dataset `data` names or is (its full metrics apply), else None."""
     if isinstance(data, str) and data in DATASETS:
-        return load_dataset(data, seed=seed), None
-    if isinstance(data, ToyDataset):
+        return data
+    if isinstance(data, ToyDataset) and data.name in DATASETS and data.seed is not None:
+        return data.name
+    return None
+
+
+def resolve_data(data, cfg: RunConfig) -> tuple[ToyDataset, torch.Tensor | None]:
+    """The dataset to train on and the rows to store with the run (None for a built-in toy dataset, which
+    data.name, data.seed and data.n_train rebuild)."""
+    from modegan.train.run import run_dataset
+
+    if isinstance(data, ToyDataset) and toy_name(data):
         return data, None
-    rows = materialise(data)
-    return user_dataset(rows, seed), rows
+    if toy_name(data):
+        return run_dataset(cfg), None
+    rows = materialise(data.train if isinstance(data, ToyDataset) else data)
+    return user_dataset(rows, cfg.data.seed), rows
 
 
 # --- config -----------------------------------------------------------------------------------------------
 
 
 def method_config(method, data, *, z_dim: int, steps, device, batch_size) -> RunConfig:
-    """The run's config: a preset name, a dict of overrides or a RunConfig, with the user's z_dim and data."""
+    """The run's config: a preset name, a dict of overrides or a RunConfig, with the user's z_dim and data
+    (a built-in toy name keeps the method's data.seed and data.n_train; a given ToyDataset sets them)."""
     if isinstance(method, str):
         d = {"preset": method}
     elif isinstance(method, dict):
@@ -173,9 +187,9 @@ def method_config(method, data, *, z_dim: int, steps, device, batch_size) -> Run
         raise ModeganError(f"method must be a preset name, a dict or a RunConfig; got {type(method).__name__}")
     cfg = config_from_any(d)
     cfg.model.z_dim = z_dim
-    cfg.data.name = data.name if isinstance(data, ToyDataset) and data.name in DATASETS else USER_DATA
-    if isinstance(data, ToyDataset):
-        cfg.data.n_train = len(data.train)
+    cfg.data.name = toy_name(data) or USER_DATA
+    if isinstance(data, ToyDataset) and toy_name(data):
+        cfg.data.seed, cfg.data.n_train = data.seed, len(data.train)
     for value, section, key in ((steps, "train", "steps"), (device, "train", "device"),
                                 (batch_size, "train", "batch_size")):
         if value is not None:
@@ -207,7 +221,8 @@ def check_networks(parts: Parts, dataset: ToyDataset) -> None:
     cfg, n = parts.cfg, 2 * parts.cfg.scheme.pack
     rng = torch.Generator(device=parts.placement.device).manual_seed(0)
     real = dataset.train[:n].to(parts.placement.device)
-    with torch.no_grad():
+    saved = {k: b.clone() for m in (parts.G, parts.D) for k, b in m.named_buffers(prefix=type(m).__name__)}
+    with torch.no_grad(), restoring(saved, parts):
         try:
             z = parts.G.sample_z(n, rng)
             x = parts.G(z)
@@ -218,6 +233,17 @@ def check_networks(parts: Parts, dataset: ToyDataset) -> None:
     if x.shape != real.shape:
         raise ModeganError(f"the generator returns {tuple(x.shape)} for {n} z; the data rows are {tuple(real.shape)}")
     one_score(out, n // cfg.scheme.pack)
+
+
+@contextlib.contextmanager
+def restoring(saved: dict, parts: Parts):
+    """Put G's and D's buffers (batch-norm statistics) back after the probe, so checking changes nothing."""
+    try:
+        yield
+    finally:
+        for m in (parts.G, parts.D):
+            for k, b in m.named_buffers(prefix=type(m).__name__):
+                b.copy_(saved[k])
 
 
 def user_parts(cfg: RunConfig, nets: dict[str, nn.Module | None], dataset: ToyDataset, placement: Placement) -> Parts:
@@ -351,9 +377,11 @@ def recorded_nets(run: RunDir, given: dict) -> dict[str, nn.Module | None]:
 def stored_dataset(run: RunDir, cfg: RunConfig, data) -> ToyDataset:
     """The resumed run's data: as given, else the rows stored with it, else its built-in toy name."""
     if data is not None:
-        return resolve_data(data, cfg.data.seed)[0]
+        return resolve_data(data, cfg)[0]
     if cfg.data.name != USER_DATA:
-        return load_dataset(cfg.data.name, seed=cfg.data.seed, n_train=cfg.data.n_train)
+        from modegan.train.run import run_dataset
+
+        return run_dataset(cfg)
     path = run.path / DATA_FILE
     try:
         rows = torch.load(path, weights_only=True)
@@ -385,9 +413,11 @@ def fit(generator: nn.Module | None = None, discriminator: nn.Module | None = No
         if not isinstance(nets[role], nn.Module):
             raise ModeganError(f"{role} must be a torch.nn.Module, got {type(nets[role]).__name__}")
     z = find_z_dim(generator, z_dim)
-    dataset, rows = resolve_data(data, 0)
     batch_size = batch_size or getattr(data, "batch_size", None)
-    cfg = method_config(method, dataset, z_dim=z, steps=steps, device=device, batch_size=batch_size)
+    cfg = method_config(method, data, z_dim=z, steps=steps, device=device, batch_size=batch_size)
+    dataset, rows = resolve_data(data, cfg)
+    cfg.data.n_train = len(dataset.train)
+    cfg = config_from_any(cfg)
     placement = Placement.of(cfg)
     run = RunDir(out)
     run_mod.check_config(cfg)
