@@ -109,7 +109,7 @@ def test_modegan_args_and_the_z_dim_attribute(tmp_path, rows):
     assert isinstance(G.net, ConstructedG) and G.net.modegan_args == {"width": 8} and G.z_dim == 2
 
 
-@pytest.mark.parametrize("preset", ["pacgan2", "veegan", "unrolled", "iwgan", "topk"])
+@pytest.mark.parametrize("preset", ["pacgan2", "veegan", "unrolled", "iwgan", "topk", "wgan", "gan-hard"])
 def test_every_scheme_composes(preset, tmp_path, rows):
     if preset not in modegan.PRESETS:
         pytest.skip(f"no preset {preset}")
@@ -189,3 +189,20 @@ def test_cli_eval_and_sample_a_fit_run(tmp_path, loader, capsys):
     assert main(["eval", str(tmp_path / "c"), "--json"]) == 0
     assert '"w1"' in capsys.readouterr().out
     assert main(["sample", str(tmp_path / "c"), "-n", "10", "-o", str(tmp_path / "s.npy")]) == 0
+
+
+def test_veegan_with_the_users_reconstructor(tmp_path, rows):
+    F = nn.Linear(2, 2)
+    before = F.weight.clone()
+    summary = modegan.fit(make_g(), make_d(4), rows, method("veegan"), out=tmp_path / "v", steps=4, z_dim=2,
+                          reconstructor=F)
+    assert summary["status"] == "finished" and not torch.equal(F.weight, before)  # F trained
+    assert json.loads((tmp_path / "v" / "parts.json").read_text())["reconstructor"]["class"].endswith(":Linear")
+
+
+def test_a_built_in_run_over_a_fit_run_is_not_a_fit_run(tmp_path, rows, tiny):
+    modegan.fit(make_g(), make_d(), rows, method("gan"), out=tmp_path / "o", steps=2, z_dim=2)
+    tiny["train"]["steps"] = 2
+    modegan.train(tiny, out=tmp_path / "o", overwrite=True)
+    assert not (tmp_path / "o" / "parts.json").exists() and not (tmp_path / "o" / "data.pt").exists()
+    assert modegan.load(tmp_path / "o").sample(3, torch.Generator()).shape == (3, 2)

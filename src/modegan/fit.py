@@ -35,12 +35,10 @@ from modegan.nets.packing import PackedDiscriminator
 from modegan.train.checkpoint import atomic_save, read_checkpoint, restore, save_checkpoint
 from modegan.train.files import atomic_write, run_lock
 from modegan.train.parts import Parts, attach_diwgan, build_optimizer, build_reconstructor, build_weighting
-from modegan.train.rundir import RunDir
+from modegan.train.rundir import FIT_FILES, RunDir
 
 USER_DATA = "<user data>"
-PARTS_FILE = "parts.json"
-DATA_FILE = "data.pt"
-ENCODER_FILE = "encoder.pt"
+PARTS_FILE, DATA_FILE, ENCODER_FILE = FIT_FILES
 MAX_HELD_OUT = 2_500
 ROLES = ("generator", "discriminator", "reconstructor", "encoder")
 
