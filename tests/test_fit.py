@@ -84,8 +84,11 @@ def test_fit_resume_true_with_the_networks(tmp_path, loader):
 def test_load_without_an_importable_generator_says_how(tmp_path, rows):
     G = nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 2))
     modegan.fit(G, make_d(), rows, method("gan"), out=tmp_path / "x", steps=5, z_dim=2)
-    with pytest.raises(ModeganError, match="pass generator= to modegan.load"):
+    with pytest.raises(ModeganError, match="pass generator= to modegan.load") as e:
         modegan.load(tmp_path / "x")
+    assert "\n" not in str(e.value)
+    with pytest.raises(ModeganError, match=r"pass discriminator= to modegan.fit\(\.\.\., resume=True\)"):
+        modegan.fit(G, out=tmp_path / "x", resume=True, steps=10)
     loaded = modegan.load(tmp_path / "x", generator=nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 2)))
     z = torch.randn(3, 2)
     assert torch.equal(loaded(z), G(z))
@@ -161,6 +164,8 @@ def test_user_encoder_for_diwgan(tmp_path, rows):
     ("nan", "NaN or Inf"),
     ("g_shape", "the generator returns"),
     ("batch_type", "not a tensor"),
+    ("z_mismatch", "do not fit the data"),
+    ("not_a_module", "must be a torch.nn.Module"),
 ])
 def test_bad_input_is_one_line(case, match, tmp_path, rows):
     G, D, data, z = make_g(), make_d(), rows, 2
@@ -177,6 +182,10 @@ def test_bad_input_is_one_line(case, match, tmp_path, rows):
         G = nn.Sequential(nn.Linear(2, 3))
     elif case == "batch_type":
         data = [{"x": rows}]
+    elif case == "z_mismatch":
+        z = 3
+    elif case == "not_a_module":
+        D = lambda x: x  # noqa: E731
     with pytest.raises(ModeganError, match=match) as e:
         modegan.fit(G, D, data, method("gan"), out=tmp_path / case, steps=2, z_dim=z)
     assert "\n" not in str(e.value)

@@ -35,6 +35,7 @@ from modegan.nets.packing import PackedDiscriminator
 from modegan.train.checkpoint import atomic_save, read_checkpoint, restore, save_checkpoint
 from modegan.train.files import atomic_write, run_lock
 from modegan.train.parts import Parts, attach_diwgan, build_optimizer, build_reconstructor, build_weighting
+from modegan.train.run import restoring_torch_threads
 from modegan.train.rundir import FIT_FILES, RunDir
 
 USER_DATA = "<user data>"
@@ -343,7 +344,8 @@ def is_fit_run(path: str | Path) -> bool:
 
 def rebuild(entry: dict, role: str) -> nn.Module:
     """The network an entry of parts.json describes, or one line saying to pass it."""
-    hint = f"pass {role}= to modegan.load (or to modegan.fit to resume)"
+    where = "to modegan.load, or the networks to" if role == "generator" else "to"
+    hint = f"pass {role}= {where} modegan.fit(..., resume=True)"
     target = entry.get("factory") or entry["class"]
     module, _, qual = target.partition(":")
     try:
@@ -391,6 +393,7 @@ def stored_dataset(run: RunDir, cfg: RunConfig, data) -> ToyDataset:
 # --- entry points -----------------------------------------------------------------------------------------
 
 
+@restoring_torch_threads
 def fit(generator: nn.Module | None = None, discriminator: nn.Module | None = None, data=None, method="gan", *,
         out: str | Path, steps: int | None = None, device: str | torch.device | None = None,
         z_dim: int | None = None, reconstructor: nn.Module | None = None, encoder: nn.Module | None = None,
