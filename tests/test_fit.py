@@ -215,3 +215,14 @@ def test_a_built_in_run_over_a_fit_run_is_not_a_fit_run(tmp_path, rows, tiny):
     modegan.train(tiny, out=tmp_path / "o", overwrite=True)
     assert not (tmp_path / "o" / "parts.json").exists() and not (tmp_path / "o" / "data.pt").exists()
     assert modegan.load(tmp_path / "o").sample(3, torch.Generator()).shape == (3, 2)
+
+
+def test_method_as_a_run_config_and_a_device(tmp_path, rows):
+    cfg = modegan.build_config(preset="wgan-gp", overrides={**FAST, "loss": {"gp_weight": 0.1}})
+    summary = modegan.fit(make_g(), make_d(), rows, cfg, out=tmp_path / "rc", steps=3, z_dim=2, device="cpu")
+    saved = modegan.train.rundir.RunDir(tmp_path / "rc").read_config()
+    assert summary["device"] == "cpu" and saved.loss.gp_weight == 0.1 and saved.preset == "wgan-gp"
+    with pytest.raises(ModeganError, match="method must be a preset name"):
+        modegan.fit(make_g(), make_d(), rows, 3, out=tmp_path / "m", z_dim=2)
+    with pytest.raises(ModeganError, match="unknown preset"):
+        modegan.fit(make_g(), make_d(), rows, "ganx", out=tmp_path / "m", z_dim=2)
