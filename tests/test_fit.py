@@ -226,3 +226,27 @@ def test_method_as_a_run_config_and_a_device(tmp_path, rows):
         modegan.fit(make_g(), make_d(), rows, 3, out=tmp_path / "m", z_dim=2)
     with pytest.raises(ModeganError, match="unknown preset"):
         modegan.fit(make_g(), make_d(), rows, "ganx", out=tmp_path / "m", z_dim=2)
+
+
+class ConvD(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Conv2d(1, 4, 3, stride=2), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 3 * 3, 1))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+@pytest.mark.parametrize("side, metrics", [(8, {"w1"}), (72, set())])
+def test_image_shaped_rows(side, metrics, tmp_path):
+    images = torch.rand(60, 1, side, side) * 2 - 1
+    G = nn.Sequential(nn.Linear(4, side * side), nn.Tanh(), nn.Unflatten(1, (1, side, side)))
+    D = ConvD() if side == 8 else nn.Sequential(nn.Flatten(), nn.Linear(side * side, 1))
+    m = method("wgan-gp", train={"eval_samples": 50, "eval_every": 4})
+    summary = modegan.fit(G, D, DataLoader(TensorDataset(images), batch_size=16), m, out=tmp_path / "i", steps=4,
+                          z_dim=4)
+    assert summary["status"] == "finished" and set(summary["metrics"]) == metrics
+    assert summary["dataset"]["shape"] == [1, side, side]
+    assert ("no metrics" in summary["dataset"]["metrics"]) != bool(metrics)
+    with pytest.raises(ModeganError, match="diwgan needs flat rows"):
+        modegan.fit(G, D, images, method("diwgan"), out=tmp_path / "d", steps=2, z_dim=4)

@@ -4,11 +4,13 @@ The user's networks are wrapped (`UserGenerator` adds z sampling, `UserDiscrimin
 one per sample; packing and VEEGAN wrap D further), then the built-in loop (`run._train`) trains them, so run
 directories, metrics, checkpoints and resume are those of a built-in run.
 
-Data: a tensor, a `Dataset`, a `DataLoader` or any iterable of batches is *materialised* once into one flat
-(N, d) tensor (a batch that is a tuple or list contributes its first element, e.g. (x, y) -> x), and batches
-are then drawn from it with replacement, as for the toy data; the loader's own batching and shuffling are not
-used (its `batch_size` becomes train.batch_size unless given). One fifth of the rows (at most 2,500) is held
-out for w1. A built-in toy name ("ring8") or a ToyDataset trains with the full toy metrics.
+Data: a tensor, a `Dataset`, a `DataLoader` or any iterable of batches is *materialised* once into one float32
+tensor of N rows of any shape, (N, d) or (N, C, H, W) (a batch that is a tuple or list contributes its first
+element, e.g. (x, y) -> x), and batches are then drawn from it with replacement, as for the toy data; the
+loader's own batching and shuffling are not used (its `batch_size` becomes train.batch_size unless given).
+One fifth of the rows (at most 2,500) is held out: w1 against them is the metric for rows of up to 4,096
+values; larger rows get no metrics, which the summary's dataset.metrics notes. A built-in toy name ("ring8")
+or a ToyDataset of one trains with the full toy metrics.
 
 The run directory also holds `data.pt` (the materialised rows) and `parts.json` (the networks' classes by
 import path), so `modegan.train(resume=out)` and `modegan.load(out)` can rebuild the run without the caller.
@@ -19,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -26,11 +29,12 @@ from torch import nn
 
 from modegan.config import RunConfig, config_from_any
 from modegan.data import ToyDataset
-from modegan.data.datasets import DATASETS, _resample_rows
+from modegan.data.datasets import DATASETS
 from modegan.device import Placement
 from modegan.errors import ModeganError
 from modegan.limits import MAX_ELEMENTS
 from modegan.losses.adversarial import get_loss
+from modegan.metrics import evaluate_toy
 from modegan.nets.packing import PackedDiscriminator
 from modegan.train.checkpoint import atomic_save, read_checkpoint, restore, save_checkpoint
 from modegan.train.files import atomic_write, run_lock
@@ -86,10 +90,10 @@ class UserDiscriminator(nn.Module):
 
 
 class UserJointDiscriminator(UserDiscriminator):
-    """VEEGAN's D(z, x) from the user's D, which takes the concatenation [z, x] (z_dim + d inputs)."""
+    """VEEGAN's D(z, x) from the user's D, which takes the concatenation [z, x] (z_dim + d inputs; x flattened)."""
 
     def forward(self, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        return super().forward(torch.cat([z, x], dim=1))
+        return super().forward(torch.cat([z, x.flatten(1)], dim=1))
 
 
 # --- data -------------------------------------------------------------------------------------------------
@@ -129,8 +133,9 @@ def materialise(data) -> torch.Tensor:
 def check_rows(rows: torch.Tensor) -> torch.Tensor:
     if rows.dim() == 1:
         rows = rows[:, None]
-    if rows.dim() != 2 or rows.shape[0] < 10 or rows.shape[1] < 1:
-        raise ModeganError(f"data: fit takes flat rows (N, d) with N >= 10; got shape {tuple(rows.shape)}")
+    if rows.shape[0] < 10 or rows[0].numel() < 1:
+        raise ModeganError(f"data: fit takes N >= 10 rows of any shape, (N, d) or (N, C, H, W); got shape "
+                           f"{tuple(rows.shape)}")
     if not (rows.is_floating_point() or rows.dtype in (torch.int32, torch.int64, torch.uint8)):
         raise ModeganError(f"data: expected numbers, got dtype {rows.dtype}")
     rows = rows.detach().cpu().to(torch.float32)
@@ -140,12 +145,56 @@ def check_rows(rows: torch.Tensor) -> torch.Tensor:
     return rows.contiguous()
 
 
-def user_dataset(rows: torch.Tensor, seed: int) -> ToyDataset:
-    """A ToyDataset of the user's rows: train on 4/5, w1 against the held-out fifth (at most 2,500 rows)."""
+MAX_W1_DIM = 4_096  # values per row up to which w1 against the held-out rows is computed (exact, n x n)
+
+
+@dataclass(eq=False)
+class UserRows:
+    """The user's rows, of any shape: what the loop draws batches from (`train`), fresh 'real' rows drawn from
+    the held-out ones (`sample_real`), and the metrics possible without known modes (`evaluate_samples`):
+    w1 on the flattened rows up to MAX_W1_DIM values a row, else none, which `describe` notes."""
+
+    train: torch.Tensor
+    held: torch.Tensor
+    seed: int
+    name: str = USER_DATA
+    mixture: None = None
+    weights: None = None
+
+    @property
+    def dim(self) -> int:
+        return self.train[0].numel()
+
+    @property
+    def flat(self) -> bool:
+        return self.train.dim() == 2
+
+    def sample_real(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        return self.held[torch.randint(len(self.held), (n,), generator=generator)]
+
+    def metrics_note(self) -> str:
+        if self.dim <= MAX_W1_DIM:
+            return f"w1 against fresh draws of {len(self.held)} held-out rows (flattened); no known modes"
+        return f"no metrics: rows of {self.dim:,} values are past w1's {MAX_W1_DIM:,} and have no known modes"
+
+    def describe(self) -> dict:
+        return {"name": self.name, "dim": self.dim, "shape": list(self.train.shape[1:]), "n_modes": None,
+                "n_train": len(self.train), "n_held_out": len(self.held), "seed": self.seed, "source": "fit",
+                "weighted": False, "metrics": self.metrics_note()}
+
+    def evaluate_samples(self, samples: torch.Tensor, generator: torch.Generator, cfg: RunConfig) -> dict:
+        if self.dim > MAX_W1_DIM:
+            return {}
+        flat = ToyDataset(self.name, self.train.flatten(1), None, self.seed, "fit",
+                          lambda n, g: self.sample_real(n, g).flatten(1))
+        return evaluate_toy(samples.flatten(1), flat, generator, threshold=cfg.train.hq_threshold)
+
+
+def user_dataset(rows: torch.Tensor, seed: int) -> UserRows:
+    """Train on 4/5 of the user's rows; hold out the rest (at most 2,500 rows) for w1."""
     perm = torch.randperm(len(rows), generator=torch.Generator().manual_seed(seed))
     n_out = min(MAX_HELD_OUT, max(1, len(rows) // 5))
-    held, train = rows[perm[:n_out]], rows[perm[n_out:]]
-    return ToyDataset(USER_DATA, train, None, seed, "fit", _resample_rows(held))
+    return UserRows(rows[perm[n_out:]], rows[perm[:n_out]], seed)
 
 
 def toy_name(data) -> str | None:
@@ -157,7 +206,7 @@ def toy_name(data) -> str | None:
     return None
 
 
-def resolve_data(data, cfg: RunConfig) -> tuple[ToyDataset, torch.Tensor | None]:
+def resolve_data(data, cfg: RunConfig) -> tuple[ToyDataset | UserRows, torch.Tensor | None]:
     """The dataset to train on and the rows to store with the run (None for a built-in toy dataset, which
     data.name, data.seed and data.n_train rebuild)."""
     from modegan.train.run import run_dataset
@@ -215,7 +264,7 @@ def wrap_discriminator(D: nn.Module, cfg: RunConfig) -> nn.Module:
     return PackedDiscriminator(UserDiscriminator(D), s.pack) if s.pack > 1 else UserDiscriminator(D)
 
 
-def check_networks(parts: Parts, dataset: ToyDataset) -> None:
+def check_networks(parts: Parts, dataset: ToyDataset | UserRows) -> None:
     """G's output must look like the data, D's one score per input: one line each, before the run starts."""
     cfg, n = parts.cfg, 2 * parts.cfg.scheme.pack
     rng = torch.Generator(device=parts.placement.device).manual_seed(0)
@@ -245,8 +294,22 @@ def restoring(saved: dict, parts: Parts):
                 b.copy_(saved[k])
 
 
-def user_parts(cfg: RunConfig, nets: dict[str, nn.Module | None], dataset: ToyDataset, placement: Placement) -> Parts:
+def check_flat_needs(cfg: RunConfig, nets: dict, dataset) -> None:
+    """DIWGAN (its autoencoder or encoder, its targets) and VEEGAN's default reconstructor take flat rows."""
+    if dataset.train.dim() == 2:
+        return
+    shape = tuple(dataset.train.shape[1:])
+    if cfg.diwgan.enabled:
+        raise ModeganError(f"diwgan needs flat rows (N, d) (its encoder and targets work on rows); the data's rows "
+                           f"are {shape}: flatten them (and let G return flat rows)")
+    if cfg.scheme.veegan and nets.get("reconstructor") is None:
+        raise ModeganError(f"veegan's default reconstructor takes flat rows; the data's rows are {shape}: pass "
+                           "reconstructor=")
+
+
+def user_parts(cfg: RunConfig, nets: dict[str, nn.Module | None], dataset, placement: Placement) -> Parts:
     """Parts holding the user's networks (as given, not re-initialised) on the run's device."""
+    check_flat_needs(cfg, nets, dataset)
     dev = placement.device
     G = UserGenerator(nets["generator"], cfg.model.z_dim).to(dev)
     D = wrap_discriminator(nets["discriminator"], cfg).to(dev)
@@ -285,7 +348,7 @@ def opener(nets: dict[str, nn.Module | None]):
     return open_parts
 
 
-def attach_user_diwgan(parts: Parts, dataset: ToyDataset, run: RunDir, encoder: nn.Module | None) -> None:
+def attach_user_diwgan(parts: Parts, dataset: ToyDataset | UserRows, run: RunDir, encoder: nn.Module | None) -> None:
     """DIWGAN's phase 0 on the training rows: the default autoencoder (cached in the run), or the user's
     frozen encoder in its place."""
     if encoder is None:
@@ -374,7 +437,7 @@ def recorded_nets(run: RunDir, given: dict) -> dict[str, nn.Module | None]:
     return nets
 
 
-def stored_dataset(run: RunDir, cfg: RunConfig, data) -> ToyDataset:
+def stored_dataset(run: RunDir, cfg: RunConfig, data) -> ToyDataset | UserRows:
     """The resumed run's data: as given, else the rows stored with it, else its built-in toy name."""
     if data is not None:
         return resolve_data(data, cfg)[0]
@@ -418,6 +481,7 @@ def fit(generator: nn.Module | None = None, discriminator: nn.Module | None = No
     cfg = method_config(method, data, z_dim=z, steps=steps, device=device, batch_size=batch_size)
     dataset, rows = resolve_data(data, cfg)
     cfg.data.n_train = len(dataset.train)
+    cfg.train.plots = cfg.train.plots and dataset.train.dim() == 2  # the scatter plots need flat rows
     cfg = config_from_any(cfg)
     placement = Placement.of(cfg)
     run = RunDir(out)

@@ -78,6 +78,8 @@ def evaluate(
     G.train(was_training)
     if not torch.isfinite(samples).all():
         raise TrainingDiverged("the generator produced NaN or Inf samples")
+    if hasattr(dataset, "evaluate_samples"):  # modegan.fit's rows of any shape (fit.UserRows)
+        return dataset.evaluate_samples(samples, rng, cfg), samples
     if isinstance(dataset, ImageDataset):
         classifier = classifier or run_classifier(cfg, dataset)
         return evaluate_images(samples, dataset, classifier, generator=rng,
