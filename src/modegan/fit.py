@@ -108,7 +108,7 @@ def first_tensor(batch, i: int) -> torch.Tensor:
 
 
 def materialise(data) -> torch.Tensor:
-    """All rows of a tensor, Dataset, DataLoader or iterable of batches as one float32 (N, d) tensor."""
+    """All rows of a tensor, Dataset, DataLoader or iterable of batches as one float32 tensor (N, ...)."""
     if isinstance(data, torch.Tensor):
         rows = data
     elif isinstance(data, torch.utils.data.Dataset) and hasattr(data, "__len__"):
@@ -243,6 +243,16 @@ def method_config(method, data, *, z_dim: int, steps, device, batch_size) -> Run
         if value is not None:
             setattr(getattr(cfg, section), key, value if key != "device" else str(value))
     return config_from_any(cfg)
+
+
+def fit_config(method, data, *, z_dim: int, steps, device, batch_size):
+    """The new run's config, its dataset and the rows to store with it (None for built-in toy data)."""
+    batch_size = batch_size or getattr(data, "batch_size", None)  # a DataLoader's
+    cfg = method_config(method, data, z_dim=z_dim, steps=steps, device=device, batch_size=batch_size)
+    dataset, rows = resolve_data(data, cfg)
+    cfg.data.n_train = len(dataset.train)
+    cfg.train.plots = cfg.train.plots and dataset.train.dim() == 2  # the scatter plots need flat rows
+    return config_from_any(cfg), dataset, rows
 
 
 def find_z_dim(G: nn.Module, z_dim: int | None) -> int:
@@ -433,7 +443,12 @@ def recorded_nets(run: RunDir, given: dict) -> dict[str, nn.Module | None]:
     nets = {role: given.get(role) if given.get(role) is not None
             else (rebuild(record[role], role) if role in record else None) for role in ROLES}
     if given.get("encoder") is None and nets["encoder"] is not None:
-        nets["encoder"].load_state_dict(torch.load(run.path / ENCODER_FILE, weights_only=True))
+        path = run.path / ENCODER_FILE
+        try:
+            nets["encoder"].load_state_dict(torch.load(path, weights_only=True))
+        except (OSError, RuntimeError, KeyError, ValueError, TypeError) as e:
+            raise ModeganError(f"cannot restore the DIWGAN encoder from {path} ({str(e).splitlines()[0]}); "
+                               "pass encoder= to modegan.fit(..., resume=True)") from None
     return nets
 
 
@@ -477,12 +492,7 @@ def fit(generator: nn.Module | None = None, discriminator: nn.Module | None = No
         if not isinstance(nets[role], nn.Module):
             raise ModeganError(f"{role} must be a torch.nn.Module, got {type(nets[role]).__name__}")
     z = find_z_dim(generator, z_dim)
-    batch_size = batch_size or getattr(data, "batch_size", None)
-    cfg = method_config(method, data, z_dim=z, steps=steps, device=device, batch_size=batch_size)
-    dataset, rows = resolve_data(data, cfg)
-    cfg.data.n_train = len(dataset.train)
-    cfg.train.plots = cfg.train.plots and dataset.train.dim() == 2  # the scatter plots need flat rows
-    cfg = config_from_any(cfg)
+    cfg, dataset, rows = fit_config(method, data, z_dim=z, steps=steps, device=device, batch_size=batch_size)
     placement = Placement.of(cfg)
     run = RunDir(out)
     run_mod.check_config(cfg)
