@@ -105,3 +105,15 @@ def test_cli_imports_plugins(tmp_path, monkeypatch, capsys):
     assert main(args) == 0, capsys.readouterr().err
     monkeypatch.setenv("MODEGAN_PLUGINS", "no_such_ext")
     assert main(args) == 2 and "cannot import 'no_such_ext'" in capsys.readouterr().err
+
+
+def test_train_seeds_with_a_registered_constraint_trains_seed_by_seed(tmp_path):
+    from modegan.train.batched import batch_unsupported, train_seeds
+
+    modegan.register_constraint("shrink", modegan.Constraint("shrink", after_step=lambda D: None))
+    cfgs = [modegan.build_config(overrides={**TINY, "preset": "gan", "loss": {"constraints": ["shrink"]},
+                                            "train": {**TINY["train"], "seed": s}}) for s in (0, 1)]
+    assert "registered constraints" in batch_unsupported(cfgs[0])
+    with pytest.warns(UserWarning, match="one after another"):
+        out = train_seeds(cfgs, [tmp_path / "a", tmp_path / "b"])
+    assert all(s["status"] == "finished" for s in out)
