@@ -136,7 +136,12 @@ def eval_run(
     if seed is not None:
         cfg.train.eval_seed = seed
     validate(cfg)
-    dataset = load_dataset(cfg.data.name, seed=cfg.data.seed, n_train=cfg.data.n_train)
+    from modegan.fit import is_fit_run, stored_dataset
+
+    if is_fit_run(run):  # the rows stored with a modegan.fit run
+        dataset = stored_dataset(RunDir(run), cfg, None)
+    else:
+        dataset = load_dataset(cfg.data.name, seed=cfg.data.seed, n_train=cfg.data.n_train)
     metrics, _ = evaluate(load(run, device), dataset, cfg)
     values = metric_values(metrics)
     protocol = {k: m.protocol for k, m in metrics.items()}
@@ -561,6 +566,9 @@ def main(argv: list[str] | None = None) -> int:
     no_args = getattr(cx, "NoArgsIsHelpError", ())
     tune_malloc()
     try:
+        from modegan.registry import load_plugins
+
+        load_plugins()  # $MODEGAN_PLUGINS: modules that register losses, weightings, constraints
         code = app(args=argv, prog_name="modegan", standalone_mode=False)
     except ModeganError as e:
         if getattr(e, "quiet", False):  # another rank of a torchrun launch: rank 0 prints the line

@@ -70,6 +70,7 @@ class LossConfig:
     gp_weight: float = 0.0  # λ of the two-sided gradient penalty at random interpolates
     gp_center: float = 1.0
     n_critic: int = 1  # D steps per G step
+    constraints: list[str] = field(default_factory=list)  # registered constraints (modegan.register_constraint)
 
 
 @dataclass
@@ -197,6 +198,7 @@ UNUSED_OMITTED = {
     "model.gp_d_norm": (lambda cfg: cfg.model.arch == "dcgan" and cfg.loss.gp_weight > 0, "layer"),
     "train.device": (lambda cfg: False, "auto"),
     "train.precision": (lambda cfg: False, "fp32"),
+    "loss.constraints": (lambda cfg: False, []),
 }
 
 
@@ -224,6 +226,18 @@ def _plain(x: Any) -> Any:
     return x
 
 
+# Names registered for a Literal key (`modegan.register_loss` adds to loss.type): allowed like the built-in ones.
+EXTRA_CHOICES: dict[str, tuple[str, ...]] = {}
+
+
+def add_choice(key: str, name: str) -> None:
+    EXTRA_CHOICES[key] = tuple(n for n in EXTRA_CHOICES.get(key, ()) if n != name) + (name,)
+
+
+def remove_choice(key: str, name: str) -> None:
+    EXTRA_CHOICES[key] = tuple(n for n in EXTRA_CHOICES.get(key, ()) if n != name)
+
+
 def _type_name(tp: Any) -> str:
     if typing.get_origin(tp) is Literal:
         return "one of " + ", ".join(map(str, typing.get_args(tp)))
@@ -248,7 +262,7 @@ def _coerce(value: Any, tp: Any, path: str) -> Any:
                 errors.append(str(e))
         raise ModeganError(errors[0] if errors else f"{path}: bad value {value!r}")
     if origin is Literal:
-        allowed = typing.get_args(tp)
+        allowed = typing.get_args(tp) + EXTRA_CHOICES.get(path, ())
         if value not in allowed:
             raise ModeganError(f"{path}: {value!r} is not allowed; allowed: {', '.join(map(str, allowed))}")
         return value
@@ -411,8 +425,18 @@ def validate(cfg: RunConfig) -> RunConfig:
     check_device_name(cfg.train.device)
     _validate_limits(cfg, flat)
     _validate_weighting(cfg.weighting)
+    _validate_constraints(cfg)
     _validate_combination(cfg)
     return cfg
+
+
+def _validate_constraints(cfg: RunConfig) -> None:
+    from modegan.registry import check_constraints
+
+    check_constraints(cfg.loss.constraints)
+    if cfg.loss.constraints and (cfg.scheme.veegan or cfg.scheme.unroll):
+        raise ModeganError("loss.constraints apply to the plain critic update; scheme.veegan and scheme.unroll "
+                           "do not combine with them")
 
 
 SEEDS = ("data.seed", "train.seed", "train.eval_seed")
@@ -608,7 +632,8 @@ def _validate_combination(cfg: RunConfig) -> None:
 def _validate_meaning(cfg: RunConfig) -> None:
     """Combinations no paper defines and whose parts contradict each other (issue 14); one line each."""
     s, lc, m, w = cfg.scheme, cfg.loss, cfg.model, cfg.weighting
-    if lc.type == "wasserstein" and lc.clip is None and lc.gp_weight == 0 and not m.spectral_norm:
+    if lc.type == "wasserstein" and lc.clip is None and lc.gp_weight == 0 and not m.spectral_norm \
+            and not lc.constraints:
         raise ModeganError("loss.type=wasserstein needs a Lipschitz constraint (loss.clip, loss.gp_weight > 0 or "
                            "model.spectral_norm): an unconstrained critic's W-loss measures nothing")
     if lc.type == "wasserstein" and "hard" in (*w.gen, *w.disc_fake, *w.disc_real):

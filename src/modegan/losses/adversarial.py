@@ -64,6 +64,7 @@ WASSERSTEIN = AdversarialLoss(
 )
 
 LOSSES = {loss.name: loss for loss in (MINIMAX, NONSATURATING, WASSERSTEIN)}
+BUILTIN_LOSSES = frozenset(LOSSES)  # `modegan.register_loss` adds to LOSSES, never over these
 
 
 def get_loss(name: str) -> AdversarialLoss:

@@ -83,6 +83,18 @@ def batch_unsupported(cfg: RunConfig) -> str | None:
         return "model.spectral_norm: per-seed power iterations are not stacked"
     if "distance" in (*cfg.weighting.gen, *cfg.weighting.disc_fake):
         return "weighting distance: per-seed nearest-real distances are not stacked"
+    return registered_unsupported(cfg)
+
+
+def registered_unsupported(cfg: RunConfig) -> str | None:
+    """Registered constraints and weightings are written for one run's tensors, not stacked seeds."""
+    from modegan.weighting.weights import REGISTERED
+
+    if cfg.loss.constraints:
+        return "loss.constraints: registered constraints are not stacked"
+    w = cfg.weighting
+    if any(n in REGISTERED for n in (*w.gen, *w.disc_fake, *w.disc_real)):
+        return "a registered weighting is not stacked"
     return None
 
 

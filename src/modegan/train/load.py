@@ -17,10 +17,16 @@ from modegan.train.parts import build_generator
 from modegan.train.rundir import RunDir
 
 
-def load(run_dir: str | Path, device: str | torch.device = "cpu") -> MLPGenerator | DCGANGenerator:
+def load(run_dir: str | Path, device: str | torch.device = "cpu", generator: torch.nn.Module | None = None
+         ) -> MLPGenerator | DCGANGenerator:
     """The run's generator in eval mode on `device` (default the CPU, whatever the run trained on; "auto" and
-    the other names of `modegan.device`): final weights if the run finished, else its latest checkpoint."""
+    the other names of `modegan.device`): final weights if the run finished, else its latest checkpoint.
+    A `modegan.fit` run's generator is rebuilt from its parts.json, or is the `generator` given."""
     device = device if isinstance(device, torch.device) else resolve_device(device, "device")
+    from modegan.fit import is_fit_run, load_fit
+
+    if is_fit_run(run_dir):
+        return load_fit(run_dir, device, generator)
     run = RunDir(run_dir)
     cfg = run.read_config()
     c, size = cfg.data.channels, cfg.data.image_size

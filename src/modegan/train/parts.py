@@ -159,8 +159,10 @@ def _on(x: torch.Tensor, device: torch.device) -> torch.Tensor:
     return x if x.device == device else x.to(device)
 
 
-def attach_diwgan(parts: Parts, train: torch.Tensor | ImageDataset, cache_dir: Path | None) -> None:
-    """DIWGAN's phase 0: pretrain (or load the cached) autoencoder, freeze it, choose the targets.
+def attach_diwgan(parts: Parts, train: torch.Tensor | ImageDataset, cache_dir: Path | None,
+                  encoder: torch.nn.Module | None = None) -> None:
+    """DIWGAN's phase 0: pretrain (or load the cached) autoencoder, freeze it, choose the targets; a given
+    `encoder` (`modegan.fit`) replaces the autoencoder.
 
     It draws from its own generator (seed + 2), so enabling DIWGAN does not shift the training draws.
     """
@@ -173,5 +175,5 @@ def attach_diwgan(parts: Parts, train: torch.Tensor | ImageDataset, cache_dir: P
         ae_steps=d.ae_steps, ae_lr=d.ae_lr,
         batch_size=cfg.train.batch_size, n_targets=d.n_targets or cfg.train.batch_size, targets=d.targets,
         cache_dir=cache_dir, generator=torch.Generator().manual_seed(cfg.train.seed + 2),
-        alpha=d.alpha, n_history=d.n_history, bw_method=bw, target_stat=d.target_stat, ema=d.ema,
+        alpha=d.alpha, n_history=d.n_history, bw_method=bw, target_stat=d.target_stat, ema=d.ema, encoder=encoder,
     )

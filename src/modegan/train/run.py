@@ -78,6 +78,8 @@ def evaluate(
     G.train(was_training)
     if not torch.isfinite(samples).all():
         raise TrainingDiverged("the generator produced NaN or Inf samples")
+    if hasattr(dataset, "evaluate_samples"):  # modegan.fit's rows of any shape (fit.UserRows)
+        return dataset.evaluate_samples(samples, rng, cfg), samples
     if isinstance(dataset, ImageDataset):
         classifier = classifier or run_classifier(cfg, dataset)
         return evaluate_images(samples, dataset, classifier, generator=rng,
@@ -401,6 +403,10 @@ def train(
     if world is not None:
         return distributed.train_distributed(world, config, out=out, resume=resume, steps=steps,
                                              overwrite=overwrite, progress=progress)
+    if resume is not None and _is_fit_run(resume):
+        from modegan.fit import resume_fit
+
+        return resume_fit(resume, steps=steps, device=device, progress=progress)
     if resume is not None:
         run = RunDir(resume)
         cfg, state = resume_state(run, steps, clean=False)  # every refusal comes before the lock file is created
@@ -425,6 +431,12 @@ def train(
     run.check_new(overwrite)  # an existing run is refused before the lock file is created
     with run_lock(run.path):
         return _train(cfg, run, None, overwrite=overwrite, progress=progress, dataset=dataset, placement=placement)
+
+
+def _is_fit_run(path: str | Path) -> bool:
+    from modegan.fit import is_fit_run
+
+    return is_fit_run(path)
 
 
 def resume_placement(cfg: RunConfig, state: dict | None, device: str | torch.device | None) -> Placement:
@@ -465,8 +477,9 @@ ACCELERATOR_CHECK_EVERY = 25  # steps between finiteness checks off the CPU (eac
 
 
 def _train(cfg: RunConfig, run: RunDir, state: dict | None, *, overwrite: bool, progress: bool,
-           dataset: ToyDataset | ImageDataset | None = None, placement: Placement | None = None) -> dict:
-    """The loop of `train`, holding the run's lock."""
+           dataset: ToyDataset | ImageDataset | None = None, placement: Placement | None = None,
+           open_parts=open_parts) -> dict:
+    """The loop of `train`, holding the run's lock. `open_parts` builds the parts (`modegan.fit` passes its own)."""
     tc = cfg.train
     placement = placement or Placement.of(cfg)
     if dataset is None:

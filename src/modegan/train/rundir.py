@@ -67,6 +67,9 @@ def required_config_keys() -> dict[str, list[str]]:
             if isinstance(current.get(sec), dict)}
 
 
+FIT_FILES = ("parts.json", "data.pt", "encoder.pt")  # modegan.fit's record of the user's networks and data
+
+
 class RunDir:
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -116,6 +119,8 @@ class RunDir:
             f.unlink(missing_ok=True)
         for png in self.samples.glob("step_*.png"):
             png.unlink()
+        for name in FIT_FILES:  # else a built-in run written over a fit run would load as one
+            (self.path / name).unlink(missing_ok=True)
 
     def write_config(self, cfg: RunConfig) -> None:
         _atomic_write_text(self.config, yaml.safe_dump(cfg.to_dict(), sort_keys=False))

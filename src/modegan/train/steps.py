@@ -21,6 +21,7 @@ from modegan.losses.adversarial import reduce
 from modegan.losses.constraints import clip_weights_, gradient_penalty
 from modegan.losses.unrolled import unrolled_generator_loss
 from modegan.losses.veegan import reconstruction_error, veegan_d_terms
+from modegan.registry import constraint_penalties, constraints_after_step
 from modegan.train.parts import Parts
 from modegan.weighting.diwgan import PendingPairing
 
@@ -48,6 +49,7 @@ def discriminator_step(p: Parts, real: Tensor, real_weights: Tensor | None = Non
         gp = gradient_penalty(p.D, real, fake, p.rng, center=cfg.gp_center, group=p.cfg.scheme.pack).mean()
         loss = loss + cfg.gp_weight * gp
         out["gp"] = gp.detach()
+    loss = loss + constraint_penalties(p, real, fake, out)
     update_critic(p, loss)
     return out
 
@@ -67,6 +69,7 @@ def update_critic(p, loss: Tensor) -> None:
     p.d_opt.step()
     if p.cfg.loss.clip is not None:
         clip_weights_(p.D, p.cfg.loss.clip)
+    constraints_after_step(p)
 
 
 def diwgan_head_start(p: Parts, batch_size: int) -> tuple[Tensor, PendingPairing] | None:

@@ -529,6 +529,7 @@ def build_diwgan(
     cache_dir: Path | None = None,
     generator: torch.Generator,
     image_shape: tuple[int, int, int] | None = None,
+    encoder: nn.Module | None = None,
     **loss_kwargs,
 ) -> DualImportanceLoss:
     """Phase 0 (§3.2 steps 1–3), then the loss: pretrain (or load) and freeze the AE, encode the training set,
@@ -536,7 +537,8 @@ def build_diwgan(
     the cache, so a resumed build draws the same targets. The returned module carries `ae_mse` (the AE's
     final reconstruction MSE, 0 for the identity encoder) and `autoencoder` (plain attributes).
     latent "conv" (images): `data` are flat rows of images of `image_shape` (C, H, W); the encoder then takes
-    the generator's images as they are."""
+    the generator's images as they are. A given `encoder` (x -> code) is used, frozen, instead of an autoencoder
+    (`modegan.fit`); ae_mse is then 0."""
     unknown = sorted(set(loss_kwargs) - set(LOSS_OPTIONS))
     if unknown:
         raise choice_error("DIWGAN loss option", unknown[0], LOSS_OPTIONS)
@@ -556,9 +558,11 @@ def build_diwgan(
     if latent == "conv" and (image_shape is None or math.prod(image_shape) != data.shape[1]):
         raise ModeganError(f"DIWGAN latent 'conv' needs image_shape (C, H, W) matching the data's {data.shape[1]} "
                            f"columns, got {image_shape}")
-    if latent == "identity":
+    if encoder is not None:
+        ae, mse = encoder, 0.0
+    elif latent == "identity":
         ae, mse = IdentityEncoder(data.shape[1]), 0.0
-        encoder: nn.Module = ae
+        encoder = ae
     else:
         ae, mse = _pretrained_autoencoder(
             data, _check_count(latent_dim, "latent_dim"), _check_count(ae_steps, "ae_steps"), ae_lr,

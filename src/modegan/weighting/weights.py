@@ -23,6 +23,8 @@ ALLOWED = {
     "disc_fake": ("density_ratio", "hard", "topk", "distance"),
     "disc_real": ("hard", "data", "data_sn"),
 }
+BUILTIN_ALLOWED = dict(ALLOWED)  # `modegan.register_weighting` extends ALLOWED and REGISTERED
+REGISTERED: dict = {}
 TOPK_DEFAULTS = {"start": 1.0, "decay": 0.99, "min_rate": 0.5, "every": 1}
 
 
@@ -199,6 +201,9 @@ class SampleWeighting:
         return self.names[role]
 
     def _one(self, name: str, scores, per_sample_loss, step, data_weights, samples, real) -> Tensor:
+        if name in REGISTERED:
+            return registered_weights(name, scores, per_sample_loss, step=step, temperature=self.temperature,
+                                      samples=samples, real=real, data_weights=data_weights)
         if name == "distance":
             if samples is None or real is None:
                 raise ModeganError("weighting 'distance' needs the generated and the real batch; this trainer "
@@ -241,3 +246,16 @@ class SampleWeighting:
         """
         last = self._last if seed is None else {role: w[seed] for role, w in self._last.items()}
         return {role: {"ess": float(ess(w)), "max_over_mean": float(max_over_mean(w))} for role, w in last.items()}
+
+
+def registered_weights(name: str, scores: Tensor, per_sample_loss: Tensor, **context) -> Tensor:
+    """A registered weighting's weights, checked (one positive finite value per score) and scaled to mean 1."""
+    w = REGISTERED[name](scores, per_sample_loss, **context)
+    if not isinstance(w, Tensor) or w.shape != scores.shape:
+        got = tuple(w.shape) if isinstance(w, Tensor) else type(w).__name__
+        raise ModeganError(f"weighting {name!r} must return one weight per sample, shape {tuple(scores.shape)}; "
+                           f"got {got}")
+    w = w.detach().to(scores.dtype)
+    if not (torch.isfinite(w).all() and (w >= 0).all() and (w.sum(-1) > 0).all()):
+        raise ModeganError(f"weighting {name!r} returned a negative, non-finite or all-zero weight")
+    return w * (w.shape[-1] / w.sum(-1, keepdim=True))

@@ -1,0 +1,545 @@
+"""`modegan.fit`: train any method on your own generator, discriminator and data.
+
+The user's networks are wrapped (`UserGenerator` adds z sampling, `UserDiscriminator` flattens the score to
+one per sample; packing and VEEGAN wrap D further), then the built-in loop (`run._train`) trains them, so run
+directories, metrics, checkpoints and resume are those of a built-in run.
+
+Data: a tensor, a `Dataset`, a `DataLoader` or any iterable of batches is *materialised* once into one float32
+tensor of N rows of any shape, (N, d) or (N, C, H, W) (a batch that is a tuple or list contributes its first
+element, e.g. (x, y) -> x), and batches are then drawn from it with replacement, as for the toy data; the
+loader's own batching and shuffling are not used (its `batch_size` becomes train.batch_size unless given).
+One fifth of the rows (at most 2,500) is held out: w1 against them is the metric for rows of up to 4,096
+values; larger rows get no metrics, which the summary's dataset.metrics notes. A built-in toy name ("ring8")
+or a ToyDataset of one trains with the full toy metrics.
+
+The run directory also holds `data.pt` (the materialised rows) and `parts.json` (the networks' classes by
+import path), so `modegan.train(resume=out)` and `modegan.load(out)` can rebuild the run without the caller.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from modegan.config import RunConfig, config_from_any
+from modegan.data import ToyDataset
+from modegan.data.datasets import DATASETS
+from modegan.device import Placement
+from modegan.errors import ModeganError
+from modegan.limits import MAX_ELEMENTS
+from modegan.losses.adversarial import get_loss
+from modegan.metrics import evaluate_toy
+from modegan.nets.packing import PackedDiscriminator
+from modegan.train.checkpoint import atomic_save, read_checkpoint, restore, save_checkpoint
+from modegan.train.files import atomic_write, run_lock
+from modegan.train.parts import Parts, attach_diwgan, build_optimizer, build_reconstructor, build_weighting
+from modegan.train.run import restoring_torch_threads
+from modegan.train.rundir import FIT_FILES, RunDir
+
+USER_DATA = "<user data>"
+PARTS_FILE, DATA_FILE, ENCODER_FILE = FIT_FILES
+MAX_HELD_OUT = 2_500
+ROLES = ("generator", "discriminator", "reconstructor", "encoder")
+
+
+class UserGenerator(nn.Module):
+    """The user's G (z -> x) with the `sample_z`/`sample` the trainer and the metrics call; z ~ N(0, I)."""
+
+    def __init__(self, net: nn.Module, z_dim: int):
+        super().__init__()
+        self.net, self.z_dim = net, z_dim
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z)
+
+    def sample_z(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        device = next(self.parameters()).device
+        return torch.randn(n, self.z_dim, generator=generator, device=generator.device).to(device)
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        return self(self.sample_z(n, generator))
+
+
+def one_score(out: torch.Tensor, n: int) -> torch.Tensor:
+    """(n,) or (n, 1) scores as (n,); any other shape is a one-line error (checked once before training)."""
+    if out.dim() == 2 and out.shape[1] == 1:
+        out = out.squeeze(1)
+    if out.shape != (n,):
+        raise ModeganError(f"the discriminator must return one score per input, shape ({n},) or ({n}, 1); "
+                           f"got {tuple(out.shape)}")
+    return out
+
+
+class UserDiscriminator(nn.Module):
+    """The user's D with its score flattened to one per input."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.net(x)
+        return out.squeeze(-1) if out.dim() == 2 else out
+
+
+class UserJointDiscriminator(UserDiscriminator):
+    """VEEGAN's D(z, x) from the user's D, which takes the concatenation [z, x] (z_dim + d inputs; x flattened)."""
+
+    def forward(self, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(torch.cat([z, x.flatten(1)], dim=1))
+
+
+# --- data -------------------------------------------------------------------------------------------------
+
+
+def first_tensor(batch, i: int) -> torch.Tensor:
+    if isinstance(batch, (tuple, list)) and batch:
+        batch = batch[0]
+    if not isinstance(batch, torch.Tensor):
+        raise ModeganError(f"data: batch {i} is a {type(batch).__name__}, not a tensor (or a tuple led by one)")
+    return batch
+
+
+def materialise(data) -> torch.Tensor:
+    """All rows of a tensor, Dataset, DataLoader or iterable of batches as one float32 tensor (N, ...)."""
+    if isinstance(data, torch.Tensor):
+        rows = data
+    elif isinstance(data, torch.utils.data.Dataset) and hasattr(data, "__len__"):
+        rows = materialise(torch.utils.data.DataLoader(data, batch_size=1024))
+    elif hasattr(data, "__iter__") and not isinstance(data, (str, bytes, dict)):
+        batches, total = [], 0
+        for i, batch in enumerate(data):
+            x = first_tensor(batch, i)
+            total += x.numel()
+            if total > MAX_ELEMENTS:
+                raise ModeganError(f"data: more than {MAX_ELEMENTS:,} values; fit materialises the data, pass less")
+            batches.append(x.detach().cpu())
+        if not batches:
+            raise ModeganError("data: the iterable yielded no batches")
+        rows = torch.cat(batches)
+    else:
+        raise ModeganError(f"data must be a tensor, a Dataset, a DataLoader, an iterable of batches or a toy "
+                           f"dataset name ({', '.join(DATASETS)}); got {type(data).__name__}")
+    return check_rows(rows)
+
+
+def check_rows(rows: torch.Tensor) -> torch.Tensor:
+    if rows.dim() == 1:
+        rows = rows[:, None]
+    if rows.shape[0] < 10 or rows[0].numel() < 1:
+        raise ModeganError(f"data: fit takes N >= 10 rows of any shape, (N, d) or (N, C, H, W); got shape "
+                           f"{tuple(rows.shape)}")
+    if not (rows.is_floating_point() or rows.dtype in (torch.int32, torch.int64, torch.uint8)):
+        raise ModeganError(f"data: expected numbers, got dtype {rows.dtype}")
+    rows = rows.detach().cpu().to(torch.float32)
+    if not torch.isfinite(rows).all():
+        bad = int((~torch.isfinite(rows)).any(1).sum())
+        raise ModeganError(f"data: {bad} rows hold NaN or Inf")
+    return rows.contiguous()
+
+
+MAX_W1_DIM = 4_096  # values per row up to which w1 against the held-out rows is computed (exact, n x n)
+
+
+@dataclass(eq=False)
+class UserRows:
+    """The user's rows, of any shape: what the loop draws batches from (`train`), fresh 'real' rows drawn from
+    the held-out ones (`sample_real`), and the metrics possible without known modes (`evaluate_samples`):
+    w1 on the flattened rows up to MAX_W1_DIM values a row, else none, which `describe` notes."""
+
+    train: torch.Tensor
+    held: torch.Tensor
+    seed: int
+    name: str = USER_DATA
+    mixture: None = None
+    weights: None = None
+
+    @property
+    def dim(self) -> int:
+        return self.train[0].numel()
+
+    @property
+    def flat(self) -> bool:
+        return self.train.dim() == 2
+
+    def sample_real(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        return self.held[torch.randint(len(self.held), (n,), generator=generator)]
+
+    def metrics_note(self) -> str:
+        if self.dim <= MAX_W1_DIM:
+            return f"w1 against fresh draws of {len(self.held)} held-out rows (flattened); no known modes"
+        return f"no metrics: rows of {self.dim:,} values are past w1's {MAX_W1_DIM:,} and have no known modes"
+
+    def describe(self) -> dict:
+        return {"name": self.name, "dim": self.dim, "shape": list(self.train.shape[1:]), "n_modes": None,
+                "n_train": len(self.train), "n_held_out": len(self.held), "seed": self.seed, "source": "fit",
+                "weighted": False, "metrics": self.metrics_note()}
+
+    def evaluate_samples(self, samples: torch.Tensor, generator: torch.Generator, cfg: RunConfig) -> dict:
+        if self.dim > MAX_W1_DIM:
+            return {}
+        flat = ToyDataset(self.name, self.train.flatten(1), None, self.seed, "fit",
+                          lambda n, g: self.sample_real(n, g).flatten(1))
+        return evaluate_toy(samples.flatten(1), flat, generator, threshold=cfg.train.hq_threshold)
+
+
+def user_dataset(rows: torch.Tensor, seed: int) -> UserRows:
+    """Train on 4/5 of the user's rows; hold out the rest (at most 2,500 rows) for w1."""
+    perm = torch.randperm(len(rows), generator=torch.Generator().manual_seed(seed))
+    n_out = min(MAX_HELD_OUT, max(1, len(rows) // 5))
+    return UserRows(rows[perm[n_out:]], rows[perm[:n_out]], seed)
+
+
+def toy_name(data) -> str | None:
+    """The built-in toy dataset `data` names or is (its full metrics apply), else None."""
+    if isinstance(data, str) and data in DATASETS:
+        return data
+    if isinstance(data, ToyDataset) and data.name in DATASETS and data.seed is not None:
+        return data.name
+    return None
+
+
+def resolve_data(data, cfg: RunConfig) -> tuple[ToyDataset | UserRows, torch.Tensor | None]:
+    """The dataset to train on and the rows to store with the run (None for a built-in toy dataset, which
+    data.name, data.seed and data.n_train rebuild)."""
+    from modegan.train.run import run_dataset
+
+    if isinstance(data, ToyDataset) and toy_name(data):
+        return data, None
+    if toy_name(data):
+        return run_dataset(cfg), None
+    rows = materialise(data.train if isinstance(data, ToyDataset) else data)
+    return user_dataset(rows, cfg.data.seed), rows
+
+
+# --- config -----------------------------------------------------------------------------------------------
+
+
+def method_config(method, data, *, z_dim: int, steps, device, batch_size) -> RunConfig:
+    """The run's config: a preset name, a dict of overrides or a RunConfig, with the user's z_dim and data
+    (a built-in toy name keeps the method's data.seed and data.n_train; a given ToyDataset sets them)."""
+    if isinstance(method, str):
+        d = {"preset": method}
+    elif isinstance(method, dict):
+        d = dict(method)
+    elif isinstance(method, RunConfig):
+        d = method.to_dict()
+    else:
+        raise ModeganError(f"method must be a preset name, a dict or a RunConfig; got {type(method).__name__}")
+    cfg = config_from_any(d)
+    cfg.model.z_dim = z_dim
+    cfg.data.name = toy_name(data) or USER_DATA
+    if isinstance(data, ToyDataset) and toy_name(data):
+        cfg.data.seed, cfg.data.n_train = data.seed, len(data.train)
+    for value, section, key in ((steps, "train", "steps"), (device, "train", "device"),
+                                (batch_size, "train", "batch_size")):
+        if value is not None:
+            setattr(getattr(cfg, section), key, value if key != "device" else str(value))
+    return config_from_any(cfg)
+
+
+def fit_config(method, data, *, z_dim: int, steps, device, batch_size):
+    """The new run's config, its dataset and the rows to store with it (None for built-in toy data)."""
+    batch_size = batch_size or getattr(data, "batch_size", None)  # a DataLoader's
+    cfg = method_config(method, data, z_dim=z_dim, steps=steps, device=device, batch_size=batch_size)
+    dataset, rows = resolve_data(data, cfg)
+    cfg.data.n_train = len(dataset.train)
+    cfg.train.plots = cfg.train.plots and dataset.train.dim() == 2  # the scatter plots need flat rows
+    return config_from_any(cfg), dataset, rows
+
+
+def find_z_dim(G: nn.Module, z_dim: int | None) -> int:
+    z = z_dim if z_dim is not None else getattr(G, "z_dim", None)
+    if z is None:
+        raise ModeganError("the generator's latent dimension is unknown: give G a z_dim attribute or pass z_dim=")
+    if isinstance(z, bool) or not isinstance(z, int) or z < 1:
+        raise ModeganError(f"z_dim must be a positive integer, got {z!r}")
+    return z
+
+
+# --- parts ------------------------------------------------------------------------------------------------
+
+
+def wrap_discriminator(D: nn.Module, cfg: RunConfig) -> nn.Module:
+    s = cfg.scheme
+    if s.veegan:
+        return UserJointDiscriminator(D)
+    return PackedDiscriminator(UserDiscriminator(D), s.pack) if s.pack > 1 else UserDiscriminator(D)
+
+
+def check_networks(parts: Parts, dataset: ToyDataset | UserRows) -> None:
+    """G's output must look like the data, D's one score per input: one line each, before the run starts."""
+    cfg, n = parts.cfg, 2 * parts.cfg.scheme.pack
+    rng = torch.Generator(device=parts.placement.device).manual_seed(0)
+    real = dataset.train[:n].to(parts.placement.device)
+    saved = {k: b.clone() for m in (parts.G, parts.D) for k, b in m.named_buffers(prefix=type(m).__name__)}
+    with torch.no_grad(), restoring(saved, parts):
+        try:
+            z = parts.G.sample_z(n, rng)
+            x = parts.G(z)
+            out = parts.D(z, real) if cfg.scheme.veegan else parts.D(real)
+        except (RuntimeError, ValueError, TypeError) as e:
+            raise ModeganError(f"the networks do not fit the data ({tuple(real.shape[1:])} per row, z_dim "
+                               f"{parts.G.z_dim}): {str(e).splitlines()[0]}") from None
+    if x.shape != real.shape:
+        raise ModeganError(f"the generator returns {tuple(x.shape)} for {n} z; the data rows are {tuple(real.shape)}")
+    one_score(out, n // cfg.scheme.pack)
+
+
+@contextlib.contextmanager
+def restoring(saved: dict, parts: Parts):
+    """Put G's and D's buffers (batch-norm statistics) back after the probe, so checking changes nothing."""
+    try:
+        yield
+    finally:
+        for m in (parts.G, parts.D):
+            for k, b in m.named_buffers(prefix=type(m).__name__):
+                b.copy_(saved[k])
+
+
+def check_flat_needs(cfg: RunConfig, nets: dict, dataset) -> None:
+    """DIWGAN (its autoencoder or encoder, its targets) and VEEGAN's default reconstructor take flat rows."""
+    if dataset.train.dim() == 2:
+        return
+    shape = tuple(dataset.train.shape[1:])
+    if cfg.diwgan.enabled:
+        raise ModeganError(f"diwgan needs flat rows (N, d) (its encoder and targets work on rows); the data's rows "
+                           f"are {shape}: flatten them (and let G return flat rows)")
+    if cfg.scheme.veegan and nets.get("reconstructor") is None:
+        raise ModeganError(f"veegan's default reconstructor takes flat rows; the data's rows are {shape}: pass "
+                           "reconstructor=")
+
+
+def user_parts(cfg: RunConfig, nets: dict[str, nn.Module | None], dataset, placement: Placement) -> Parts:
+    """Parts holding the user's networks (as given, not re-initialised) on the run's device."""
+    check_flat_needs(cfg, nets, dataset)
+    dev = placement.device
+    G = UserGenerator(nets["generator"], cfg.model.z_dim).to(dev)
+    D = wrap_discriminator(nets["discriminator"], cfg).to(dev)
+    F = None
+    if cfg.scheme.veegan:
+        F = nets.get("reconstructor")
+        if F is None:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(cfg.train.seed)
+                F = build_reconstructor(cfg, dataset.dim)
+        F = F.to(dev)
+    parts = Parts(G=G, D=D, g_opt=build_optimizer(G.parameters(), cfg.g_optim),
+                  d_opt=build_optimizer(D.parameters(), cfg.d_optim), loss=get_loss(cfg.loss.type), cfg=cfg,
+                  rng=placement.generator(cfg.train.seed + 1), weighting=build_weighting(cfg), F=F,
+                  f_opt=build_optimizer(F.parameters(), cfg.g_optim) if F is not None else None,
+                  placement=placement)
+    check_networks(parts, dataset)
+    return parts
+
+
+def opener(nets: dict[str, nn.Module | None]):
+    """`run.open_parts` for the user's networks: what `_train` calls to get the parts of a new or resumed run."""
+
+    def open_parts(cfg, dataset, run, state, overwrite, placement):
+        parts = user_parts(cfg, nets, dataset, placement)
+        if cfg.diwgan.enabled:
+            attach_user_diwgan(parts, dataset, run, nets.get("encoder"))
+        if state is None:
+            save_checkpoint(run.checkpoint, parts, 0, 0.0)
+        else:
+            restore(parts, state, run.checkpoint)
+            run.truncate_metrics(state["step"])
+            run.write_config(cfg)
+        return parts
+
+    return open_parts
+
+
+def attach_user_diwgan(parts: Parts, dataset: ToyDataset | UserRows, run: RunDir, encoder: nn.Module | None) -> None:
+    """DIWGAN's phase 0 on the training rows: the default autoencoder (cached in the run), or the user's
+    frozen encoder in its place."""
+    if encoder is None:
+        attach_diwgan(parts, dataset.train, run.path)
+        return
+    attach_diwgan(parts, dataset.train, None, encoder=encoder.to(parts.placement.device))
+
+
+# --- recording the parts ----------------------------------------------------------------------------------
+
+
+def import_path(obj) -> str:
+    return f"{obj.__module__}:{obj.__qualname__}"
+
+
+def describe_net(net: nn.Module, factory) -> dict:
+    """How `load` rebuilds a network: `factory()` if given, else its class called with `net.modegan_args`
+    (a dict of constructor arguments the class may set), else its class with no arguments."""
+    args = getattr(net, "modegan_args", None)
+    if args is not None and not isinstance(args, dict):
+        raise ModeganError(f"{type(net).__name__}.modegan_args must be a dict of constructor arguments")
+    entry = {"class": import_path(type(net)), "args": args}
+    if factory is not None:
+        entry["factory"] = import_path(factory)
+    try:
+        json.dumps(entry)
+    except TypeError:
+        raise ModeganError(f"{type(net).__name__}.modegan_args must hold plain JSON values") from None
+    return entry
+
+
+def write_parts(run: RunDir, nets: dict, factories: dict, rows: torch.Tensor | None, z_dim: int) -> None:
+    record = {"z_dim": z_dim, "data": DATA_FILE if rows is not None else None,
+              **{role: describe_net(net, factories.get(role)) for role, net in nets.items() if net is not None}}
+    atomic_write(run.path / PARTS_FILE, json.dumps(record, indent=1).encode())
+    if rows is not None:
+        atomic_save(rows, run.path / DATA_FILE)
+    if nets.get("encoder") is not None:  # DIWGAN's frozen encoder: not in the checkpoint, needed to resume
+        atomic_save(nets["encoder"].state_dict(), run.path / ENCODER_FILE)
+
+
+def read_parts(run: RunDir) -> dict:
+    path = run.path / PARTS_FILE
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise ModeganError(f"cannot read {path}: {e}") from None
+    if not isinstance(record, dict) or "generator" not in record:
+        raise ModeganError(f"{path} is malformed (no generator entry)")
+    return record
+
+
+def is_fit_run(path: str | Path) -> bool:
+    return (Path(path) / PARTS_FILE).is_file()
+
+
+def rebuild(entry: dict, role: str) -> nn.Module:
+    """The network an entry of parts.json describes, or one line saying to pass it."""
+    where = "to modegan.load, or the networks to" if role == "generator" else "to"
+    hint = f"pass {role}= {where} modegan.fit(..., resume=True)"
+    target = entry.get("factory") or entry["class"]
+    module, _, qual = target.partition(":")
+    try:
+        obj = importlib.import_module(module)
+        for name in qual.split("."):
+            obj = getattr(obj, name)
+    except (ImportError, AttributeError):
+        raise ModeganError(f"cannot rebuild the {role}: {target} is not importable; {hint}") from None
+    try:
+        net = obj() if "factory" in entry else obj(**(entry.get("args") or {}))
+    except TypeError as e:
+        raise ModeganError(f"cannot rebuild the {role} with {target}({entry.get('args') or ''}): {e}; give it "
+                           f"modegan_args, or give fit {role}_factory=, or {hint}") from None
+    if not isinstance(net, nn.Module) or not any(True for _ in net.parameters()):
+        raise ModeganError(f"cannot rebuild the {role}: {target}({entry.get('args') or ''}) builds no network "
+                           f"with parameters (give fit {role}_factory= or the class modegan_args); {hint}")
+    return net
+
+
+def recorded_nets(run: RunDir, given: dict) -> dict[str, nn.Module | None]:
+    record = read_parts(run)
+    nets = {role: given.get(role) if given.get(role) is not None
+            else (rebuild(record[role], role) if role in record else None) for role in ROLES}
+    if given.get("encoder") is None and nets["encoder"] is not None:
+        path = run.path / ENCODER_FILE
+        try:
+            nets["encoder"].load_state_dict(torch.load(path, weights_only=True))
+        except (OSError, RuntimeError, KeyError, ValueError, TypeError) as e:
+            raise ModeganError(f"cannot restore the DIWGAN encoder from {path} ({str(e).splitlines()[0]}); "
+                               "pass encoder= to modegan.fit(..., resume=True)") from None
+    return nets
+
+
+def stored_dataset(run: RunDir, cfg: RunConfig, data) -> ToyDataset | UserRows:
+    """The resumed run's data: as given, else the rows stored with it, else its built-in toy name."""
+    if data is not None:
+        return resolve_data(data, cfg)[0]
+    if cfg.data.name != USER_DATA:
+        from modegan.train.run import run_dataset
+
+        return run_dataset(cfg)
+    path = run.path / DATA_FILE
+    try:
+        rows = torch.load(path, weights_only=True)
+    except (OSError, RuntimeError) as e:
+        raise ModeganError(f"cannot read the run's data {path}: {str(e).splitlines()[0]}") from None
+    return user_dataset(check_rows(rows), cfg.data.seed)
+
+
+# --- entry points -----------------------------------------------------------------------------------------
+
+
+@restoring_torch_threads
+def fit(generator: nn.Module | None = None, discriminator: nn.Module | None = None, data=None, method="gan", *,
+        out: str | Path, steps: int | None = None, device: str | torch.device | None = None,
+        z_dim: int | None = None, reconstructor: nn.Module | None = None, encoder: nn.Module | None = None,
+        batch_size: int | None = None, resume: bool = False, overwrite: bool = False, progress: bool = False,
+        generator_factory=None, discriminator_factory=None, reconstructor_factory=None, encoder_factory=None
+        ) -> dict:
+    """Train `method` (a preset name, a dict of config overrides, or a RunConfig) on the user's G and D and
+    `data`, into the run directory `out`; returns the summary. `resume=True` continues the run in `out`
+    (the networks may then be omitted when parts.json can rebuild them). `*_factory`: importable zero-argument
+    callables that `modegan.load` and a resume use to rebuild the networks (see `describe_net`)."""
+    from modegan.train import run as run_mod
+
+    nets = {"generator": generator, "discriminator": discriminator, "reconstructor": reconstructor,
+            "encoder": encoder}
+    if resume:
+        return resume_fit(out, steps=steps, device=device, nets=nets, data=data, progress=progress)
+    for role in ("generator", "discriminator"):
+        if not isinstance(nets[role], nn.Module):
+            raise ModeganError(f"{role} must be a torch.nn.Module, got {type(nets[role]).__name__}")
+    z = find_z_dim(generator, z_dim)
+    cfg, dataset, rows = fit_config(method, data, z_dim=z, steps=steps, device=device, batch_size=batch_size)
+    placement = Placement.of(cfg)
+    run = RunDir(out)
+    run_mod.check_config(cfg)
+    run.check_new(overwrite)
+    with run_lock(run.path):
+        run.create(cfg, overwrite)
+        factories = {"generator": generator_factory, "discriminator": discriminator_factory,
+                     "reconstructor": reconstructor_factory, "encoder": encoder_factory}
+        write_parts(run, nets, factories, rows, z)
+        return run_mod._train(cfg, run, None, overwrite=True, progress=progress, dataset=dataset,
+                              placement=placement, open_parts=opener(nets))
+
+
+def resume_fit(out: str | Path, *, steps: int | None = None, device=None, nets: dict | None = None, data=None,
+               progress: bool = False) -> dict:
+    """Continue a `fit` run from its checkpoint, with the given networks or those parts.json rebuilds."""
+    from modegan.train import run as run_mod
+
+    run = RunDir(out)
+    if not is_fit_run(run.path):
+        raise ModeganError(f"{run.path} was not started by modegan.fit (no {PARTS_FILE}); use modegan.train(resume=)")
+    with run_lock(run.path):
+        cfg, state = run_mod.resume_state(run, steps)
+        placement = run_mod.resume_placement(cfg, state, device)
+        nets = recorded_nets(run, nets or {})
+        dataset = stored_dataset(run, cfg, data)
+        run_mod.check_config(cfg)
+        return run_mod._train(cfg, run, state, overwrite=state is None, progress=progress, dataset=dataset,
+                              placement=placement, open_parts=opener(nets))
+
+
+def load_fit(run_dir: str | Path, device: torch.device, generator: nn.Module | None = None) -> UserGenerator:
+    """A fit run's generator in eval mode on `device`: the given G or the one parts.json rebuilds."""
+    from modegan.safetensors_file import read_safetensors
+    from modegan.train.checkpoint import state_dict_error
+
+    run = RunDir(run_dir)
+    record = read_parts(run)
+    net = generator if generator is not None else rebuild(record["generator"], "generator")
+    G = UserGenerator(net, int(record["z_dim"]))
+    if run.generator.exists():
+        weights = read_safetensors(run.generator, "generator weights")[1]
+    else:
+        weights = read_checkpoint(run.checkpoint)["modules"]["G"]
+    try:
+        G.load_state_dict(weights)
+    except (RuntimeError, KeyError, ValueError, TypeError) as e:
+        raise ModeganError(f"the run's weights do not fit this generator ({state_dict_error(e)}); pass the "
+                           "generator it trained as generator= to modegan.load") from None
+    return G.eval().to(device)
