@@ -21,7 +21,9 @@ from modegan.losses.adversarial import reduce
 from modegan.losses.constraints import clip_weights_, gradient_penalty
 from modegan.losses.unrolled import unrolled_generator_loss
 from modegan.losses.veegan import reconstruction_error, veegan_d_terms
+from modegan.train.averaging import ema_update_
 from modegan.train.parts import Parts
+from modegan.train.schedules import set_lr_
 from modegan.weighting.diwgan import PendingPairing
 
 
@@ -171,8 +173,19 @@ def train_step(
         real = train[idx] if isinstance(train, Tensor) else train.batch(idx)
         out = discriminator_step(p, real, None if weights is None else weights[idx])
     out.update(generator_step(p, batch_size, real, early))
-    p.step += 1
+    after_generator_step(p)
     return out
+
+
+def after_generator_step(p: Parts) -> None:
+    """Count the generator step, then average G into its EMA and set both rates for the next step."""
+    p.step += 1
+    cfg = p.cfg
+    if p.G_ema is not None:
+        ema_update_(p.G_ema, p.G, cfg.train.ema)
+    for opt, oc in ((p.g_opt, cfg.g_optim), (p.d_opt, cfg.d_optim)):
+        if oc.schedule != "constant":
+            set_lr_(opt, oc.lr, oc.schedule, p.step, cfg.train.steps)
 
 
 def grad_norm(module: torch.nn.Module | None) -> float:
