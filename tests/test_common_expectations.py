@@ -108,13 +108,14 @@ def test_new_keys_are_strict_and_left_out_at_their_default(tiny):
                      (["d_optim.schedule=step"], "d_optim.schedule: 'step' is not allowed; allowed: constant, "
                                                  "linear, cosine"),
                      (["loss.type=hinge", "weighting.gen=hard"], "weighting 'hard' with loss.type=hinge"),
-                     (["loss.type=least_squares", "weighting.gen=density_ratio"],
-                      "'density_ratio' with loss.type=least_squares"),
+                     (["loss.type=least_squares", "weighting.disc_real=hard"],
+                      "weighting 'hard' with loss.type=least_squares"),
                      (["loss.type=hinge", "scheme.veegan=true"], "scheme.veegan uses its own logistic losses")):
         with pytest.raises(ModeganError, match=msg):
             build_config(overrides=bad)
     build_config(overrides=["loss.type=hinge"])  # no Lipschitz constraint needed
     build_config(overrides=["loss.type=least_squares", "weighting.gen=topk"])
+    build_config(overrides=["loss.type=hinge", "weighting.gen=density_ratio", "weighting.detach=false"])  # KL-WGAN
 
 
 def test_batched_trainer_declines_ema_and_schedules(tiny):

@@ -628,9 +628,6 @@ def _validate_meaning(cfg: RunConfig) -> None:
     if lc.type in SCORE_LOSSES and "hard" in (*w.gen, *w.disc_fake, *w.disc_real):
         raise ModeganError(f"weighting 'hard' with loss.type={lc.type}: exp(loss) is 1/D only for a sigmoid "
                            "discriminator's log-loss, not for an unbounded score's loss")
-    if lc.type in ("hinge", "least_squares") and "density_ratio" in (*w.gen, *w.disc_fake):
-        raise ModeganError(f"weighting 'density_ratio' with loss.type={lc.type}: its optimal D is not a log "
-                           "density ratio (hinge: sign(p_data - p_g); least squares: p_data / (p_data + p_g))")
     if s.unroll and lc.clip is not None:
         raise ModeganError("scheme.unroll with loss.clip: the unrolled discriminator steps are not clipped, so "
                            "the generator would answer a critic that the run never has")
