@@ -74,14 +74,14 @@ HINGE = AdversarialLoss(
     source="Lim & Ye 2017 (Geometric GAN); Miyato et al. 2018 (hinge loss)",
 )
 
-# Mao et al. 2017 (LSGAN), Eq. 2 with the 0-1 binary coding a=0, b=1, c=1 (their Eq. 9):
+# Mao et al. 2017 (LSGAN) with their 0-1 binary coding a=0 (fake), b=1 (real), c=1 (G's target):
 # D minimises ½(D(x) - 1)² + ½D(G(z))²; G minimises ½(D(G(z)) - 1)². D's score is unbounded.
 LEAST_SQUARES = AdversarialLoss(
     name="least_squares",
     d_real=lambda s: 0.5 * (s - 1) ** 2,
     d_fake=lambda s: 0.5 * s**2,
     g=lambda s: 0.5 * (s - 1) ** 2,
-    source="Mao et al. 2017, Eq. 2 with a=0, b=1, c=1 (the 0-1 coding, Eq. 9)",
+    source="Mao et al. 2017 (LSGAN), the 0-1 coding a=0, b=1, c=1",
 )
 
 LOSSES = {loss.name: loss for loss in (MINIMAX, NONSATURATING, WASSERSTEIN, HINGE, LEAST_SQUARES)}
