@@ -182,3 +182,34 @@ def test_iwgan_with_spectral_norm_trains_on_images(tmp_path):
     assert summary["status"] == "finished" and {"fd", "kid"} <= set(summary["metrics_ema"])
     G = modegan.load(tmp_path / "run", ema=True)
     assert G.sample(2, torch.Generator().manual_seed(0)).shape == (2, 3, 32, 32)  # a folder's default size
+
+
+def test_checkpoints_without_ema_keep_their_layout_and_an_ema_config_names_what_is_missing(tmp_path, tiny):
+    """A run without EMA or schedules writes (and so reads) the checkpoint it always did; pointing an EMA config
+    at one is one line naming the missing state."""
+    from modegan.train.checkpoint import read_checkpoint, restore
+
+    ov = {**tiny, "train": {**tiny["train"], "steps": 2, "eval_every": 2}}
+    modegan.train(ov, out=tmp_path)
+    state = read_checkpoint(tmp_path / "checkpoint.pt")
+    assert set(state["modules"]) == {"G", "D"} and set(state["optimizers"]) == {"G", "D"}
+    cfg = build_config(overrides={**ov, "train": {**ov["train"], "ema": 0.9}, "g_optim": {"schedule": "linear"}})
+    parts = build_parts(cfg, 2)
+    with pytest.raises(ModeganError, match="does not fit the run's config.yaml .*no state for G_ema"):
+        restore(parts, state)
+
+
+def test_a_restored_run_takes_its_schedules_rate_for_the_restored_step(tiny):
+    from modegan.train.checkpoint import restore
+
+    cfg = build_config(overrides={**tiny, "g_optim": {"schedule": "linear"}, "train": {**tiny["train"], "steps": 8}})
+    p = build_parts(cfg, 2)
+    for _ in range(4):
+        train_step(p, torch.randn(100, 2), 16)
+    state = {"modules": {k: m.state_dict() for k, m in p.modules().items()},
+             "optimizers": {k: o.state_dict() for k, o in p.optimizers().items()},
+             "rng": {"train": p.rng.get_state()}, "step": 4}
+    cfg.train.steps = 16  # a resume to a larger budget
+    q = build_parts(cfg, 2)
+    restore(q, state)
+    assert q.g_opt.param_groups[0]["lr"] == pytest.approx(2e-4 * (1 - 4 / 16))

@@ -23,7 +23,7 @@ from modegan.losses.unrolled import unrolled_generator_loss
 from modegan.losses.veegan import reconstruction_error, veegan_d_terms
 from modegan.train.averaging import ema_update_
 from modegan.train.parts import Parts
-from modegan.train.schedules import set_lr_
+from modegan.train.schedules import set_rates_
 from modegan.weighting.diwgan import PendingPairing
 
 
@@ -180,12 +180,9 @@ def train_step(
 def after_generator_step(p: Parts) -> None:
     """Count the generator step, then average G into its EMA and set both rates for the next step."""
     p.step += 1
-    cfg = p.cfg
     if p.G_ema is not None:
-        ema_update_(p.G_ema, p.G, cfg.train.ema)
-    for opt, oc in ((p.g_opt, cfg.g_optim), (p.d_opt, cfg.d_optim)):
-        if oc.schedule != "constant":
-            set_lr_(opt, oc.lr, oc.schedule, p.step, cfg.train.steps)
+        ema_update_(p.G_ema, p.G, p.cfg.train.ema)
+    set_rates_(p)
 
 
 def grad_norm(module: torch.nn.Module | None) -> float:
