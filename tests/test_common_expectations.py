@@ -214,3 +214,12 @@ def test_a_restored_run_takes_its_schedules_rate_for_the_restored_step(tiny):
     q = build_parts(cfg, 2)
     restore(q, state)
     assert q.g_opt.param_groups[0]["lr"] == pytest.approx(2e-4 * (1 - 4 / 16))
+
+
+def test_least_squares_trains_and_its_ema_is_saved(tmp_path, tiny):
+    ov = {**tiny, "loss": {"type": "least_squares"}, "train": {**tiny["train"], "steps": 4, "eval_every": 2,
+                                                              "ema": 0.99}}
+    summary = modegan.train(ov, out=tmp_path)
+    assert summary["status"] == "finished" and math.isfinite(summary["metrics_ema"]["w1"])
+    lines = _metrics(tmp_path)
+    assert [sorted(r["metrics_ema"]) == sorted(r["metrics"]) for r in lines] == [True, True]
