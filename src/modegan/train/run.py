@@ -201,7 +201,8 @@ class Recorder:
         return time.perf_counter() - self.t0
 
     def evaluate(self, step: int, parts: Parts, losses: dict[str, float], weights: dict | None) -> dict:
-        """Evaluate `parts.G`, append the metrics line, plot; checkpoint when due. Returns the metrics."""
+        """Evaluate `parts.G` (and its EMA: `metrics_ema`), append the metrics line, plot; checkpoint when due.
+        Returns G's metrics."""
         tc, run = self.cfg.train, self.run
         if not _finite_params(parts):
             raise TrainingDiverged("a network parameter became non-finite")
