@@ -32,7 +32,7 @@ cases("train", [
     (f"train --preset wgan-xx {OUT}", "unknown preset 'wgan-xx'"),
     (f"train --data ring9 {OUT}", "unknown dataset 'ring9'"),
     (f"train preset=nope {OUT}", "unknown preset 'nope'"),
-    (f"train loss.type=hinge {OUT}", "loss.type: 'hinge' is not allowed"),
+    (f"train loss.type=logistic {OUT}", "loss.type: 'logistic' is not allowed"),
     (f"train g_optim.name=lbfgs {OUT}", "g_optim.name: 'lbfgs' is not allowed"),
     (f"train model.activation=swish {OUT}", "model.activation: 'swish' is not allowed"),
     (f"train model.arch=resnet {OUT}", "model.arch: 'resnet' is not allowed"),

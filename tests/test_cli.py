@@ -27,7 +27,7 @@ def assert_one_line_error(code, err, match):
     (["--data", "ring9"], "unknown dataset 'ring9'; allowed: ring8, grid25"),
     (["--preset", "wgan-xx"], "unknown preset 'wgan-xx'; allowed: gan, wgan, wgan-gp"),
     (["loss.typo=3"], "unknown config key 'loss.typo'"),
-    (["loss.type=hinge"], "loss.type: 'hinge' is not allowed"),
+    (["loss.type=logistic"], "loss.type: 'logistic' is not allowed"),
     (["train.batch_size=-4"], "train.batch_size: must be a positive integer"),
     (["--steps", "0"], "train.steps: must be a positive integer"),
 ])

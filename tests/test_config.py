@@ -49,7 +49,8 @@ def test_any_combination_is_expressible():
 @pytest.mark.parametrize("override, match", [
     (["loss.typo=1"], "unknown config key 'loss.typo'; allowed: type, clip"),
     (["nope=1"], "unknown config key 'nope'"),
-    (["loss.type=hinge"], "loss.type: 'hinge' is not allowed; allowed: minimax, nonsaturating, wasserstein"),
+    (["loss.type=logistic"], "loss.type: 'logistic' is not allowed; allowed: minimax, nonsaturating, "
+                             "wasserstein, hinge, least_squares"),
     (["train.steps=abc"], "train.steps: expected an integer"),
     (["train.steps=0"], "train.steps: must be a positive integer"),
     (["train.steps=2.5"], "train.steps: expected an integer"),

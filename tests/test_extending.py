@@ -23,8 +23,8 @@ TINY = {"data": {"name": "ring8", "n_train": 1000}, "model": {"g_width": 32, "d_
 @pytest.fixture(autouse=True)
 def clean_registry():
     yield
-    for kind, name in (("loss", "lsgan"), ("loss", "sq"), ("weighting", "focal"), ("weighting", "flat"),
-                       ("constraint", "lp"), ("constraint", "shrink")):
+    for kind, name in (("loss", "lsgan"), ("loss", "lsgan_pm1"), ("loss", "sq"), ("weighting", "focal"),
+                       ("weighting", "flat"), ("constraint", "lp"), ("constraint", "shrink")):
         unregister(kind, name)
 
 
@@ -45,7 +45,7 @@ def square_loss() -> AdversarialLoss:
 
 def test_unknown_names_list_the_registered_ones():
     modegan.register_loss("sq", square_loss())
-    with pytest.raises(ModeganError, match=r"loss.type: 'sqq' is not allowed; allowed: .*wasserstein, sq$"):
+    with pytest.raises(ModeganError, match=r"loss.type: 'sqq' is not allowed; allowed: .*least_squares, sq$"):
         modegan.build_config(overrides={"loss": {"type": "sqq"}})
     modegan.register_weighting("flat", lambda s, loss, **kw: torch.ones_like(s), roles="disc_fake")
     with pytest.raises(ModeganError, match=r"allowed: .*distance, flat$"):

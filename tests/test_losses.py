@@ -55,8 +55,8 @@ def test_terms_are_per_sample_and_stable_at_extreme_logits():
 
 
 def test_unknown_loss_lists_allowed():
-    with pytest.raises(ModeganError, match="allowed: minimax, nonsaturating, wasserstein"):
-        get_loss("hinge")
+    with pytest.raises(ModeganError, match="allowed: minimax, nonsaturating, wasserstein, hinge, least_squares"):
+        get_loss("logistic")
 
 
 class Linear(nn.Module):

@@ -65,7 +65,7 @@ class ModelConfig:
 class LossConfig:
     """The adversarial loss plus Lipschitz constraints; any combination is allowed."""
 
-    type: Literal["minimax", "nonsaturating", "wasserstein"] = "nonsaturating"
+    type: Literal["minimax", "nonsaturating", "wasserstein", "hinge", "least_squares"] = "nonsaturating"
     clip: float | None = None  # clip every D parameter to [-clip, clip] after each D step
     gp_weight: float = 0.0  # λ of the two-sided gradient penalty at random interpolates
     gp_center: float = 1.0
@@ -131,6 +131,7 @@ class OptimConfig:
     alpha: float = 0.99  # RMSProp smoothing constant (PyTorch default)
     momentum: float = 0.0  # SGD / RMSProp
     weight_decay: float = 0.0
+    schedule: Literal["constant", "linear", "cosine"] = "constant"  # the rate over train.steps (train.schedules)
 
 
 @dataclass
@@ -148,6 +149,7 @@ class TrainConfig:
     tensorboard: bool = False  # also log to runs/x/tensorboard (pip install 'modegan[tensorboard]')
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps (modegan.device); auto: cuda if available, else cpu
     precision: Literal["fp32", "bf16"] = "fp32"  # bf16: autocast of image networks' forward passes (modegan.device)
+    ema: float = 0.0  # decay β of a moving average of G's weights, evaluated and saved beside G; 0: none
     # Images only (left out of toy configs):
     feature_samples: int | None = None  # FD/KID/PRDC sample count; default min(10,000, eval_samples)
     classifier: str | None = None  # MNIST classifier file; default modegan.metrics.classifier.default_classifier_path()
@@ -199,6 +201,9 @@ UNUSED_OMITTED = {
     "train.device": (lambda cfg: False, "auto"),
     "train.precision": (lambda cfg: False, "fp32"),
     "loss.constraints": (lambda cfg: False, []),
+    "train.ema": (lambda cfg: False, 0.0),
+    "g_optim.schedule": (lambda cfg: False, "constant"),
+    "d_optim.schedule": (lambda cfg: False, "constant"),
 }
 
 
@@ -450,7 +455,8 @@ LEARNING_RATES = ("g_optim.lr", "d_optim.lr", "diwgan.ae_lr")
 SCALES = ("loss.clip", "loss.gp_weight", "loss.gp_center", "train.hq_threshold", "weighting.temperature",
           "diwgan.alpha")
 UNIT_INTERVAL = {"g_optim.momentum": "[0, 1)", "d_optim.momentum": "[0, 1)", "g_optim.alpha": "[0, 1]",
-                 "d_optim.alpha": "[0, 1]", "g_optim.weight_decay": "[0, 1]", "d_optim.weight_decay": "[0, 1]"}
+                 "d_optim.alpha": "[0, 1]", "g_optim.weight_decay": "[0, 1]", "d_optim.weight_decay": "[0, 1]",
+                 "train.ema": "[0, 1)"}
 BUILTIN_DIMS = {"cube27": 3}  # the other built-in toy datasets are 2-D
 
 
@@ -543,8 +549,9 @@ def resolve_defaults(cfg: RunConfig) -> RunConfig:
     m.arch = arch
     if image:
         _resolve_image_shape(d)
-        if m.spectral_norm or m.g_norm != "none" or m.d_norm != "none":
-            raise ModeganError("model.spectral_norm/g_norm/d_norm do not apply to DCGAN networks (BatchNorm built in)")
+        if m.g_norm != "none" or m.d_norm != "none":
+            raise ModeganError("model.g_norm/d_norm do not apply to DCGAN networks (BatchNorm built in; the "
+                               "discriminator's follows loss.gp_weight and model.spectral_norm)")
         if d.n_train is not None and d.name != "stacked-mnist":
             raise ModeganError(f"data.n_train applies to toy data and stacked-mnist; {d.name} trains on every image")
     dcgan = arch == "dcgan"
@@ -596,7 +603,7 @@ def _validate_weighting(w: WeightingConfig) -> None:
 
 def _validate_combination(cfg: RunConfig) -> None:
     """Reject combinations that have no meaning, before anything runs (one line, naming both parts)."""
-    s, lc, w, dw = cfg.scheme, cfg.loss, cfg.weighting, cfg.diwgan
+    s, lc, w, dw, m = cfg.scheme, cfg.loss, cfg.weighting, cfg.diwgan, cfg.model
     bw = dw.bandwidth
     if bw not in ("scott", "silverman"):
         try:
@@ -618,15 +625,22 @@ def _validate_combination(cfg: RunConfig) -> None:
         if s.pack > 1:
             raise ModeganError("scheme.veegan and scheme.pack > 1 do not combine: the joint discriminator "
                                "scores (z, x) pairs")
-        if lc.type == "wasserstein" or lc.gp_weight > 0 or lc.clip is not None:
-            raise ModeganError("scheme.veegan uses its own logistic losses; loss.type=wasserstein, "
+        if lc.type in SCORE_LOSSES or lc.gp_weight > 0 or lc.clip is not None:
+            raise ModeganError(f"scheme.veegan uses its own logistic losses; loss.type={lc.type}, "
                                "loss.gp_weight and loss.clip do not apply")
+        if m.spectral_norm and m.arch == "dcgan":
+            raise ModeganError("model.spectral_norm with scheme.veegan on images: the convolutional joint "
+                               "discriminator has no spectral norm; allowed: model.spectral_norm=false")
         if w.gen or w.disc_fake or w.disc_real:
             raise ModeganError("scheme.veegan does not take sample weights (its generator loss is a logit "
                                "plus a reconstruction, not a per-sample adversarial term)")
         if dw.enabled:
             raise ModeganError("scheme.veegan and diwgan.enabled do not combine")
     _validate_meaning(cfg)
+
+
+# Losses on an unbounded score rather than a sigmoid's logit.
+SCORE_LOSSES = ("wasserstein", "hinge", "least_squares")
 
 
 def _validate_meaning(cfg: RunConfig) -> None:
@@ -636,9 +650,9 @@ def _validate_meaning(cfg: RunConfig) -> None:
             and not lc.constraints:
         raise ModeganError("loss.type=wasserstein needs a Lipschitz constraint (loss.clip, loss.gp_weight > 0 or "
                            "model.spectral_norm): an unconstrained critic's W-loss measures nothing")
-    if lc.type == "wasserstein" and "hard" in (*w.gen, *w.disc_fake, *w.disc_real):
-        raise ModeganError("weighting 'hard' with loss.type=wasserstein: exp(loss) is 1/D only for a sigmoid "
-                           "discriminator's log-loss, not for a critic's score")
+    if lc.type in SCORE_LOSSES and "hard" in (*w.gen, *w.disc_fake, *w.disc_real):
+        raise ModeganError(f"weighting 'hard' with loss.type={lc.type}: exp(loss) is 1/D only for a sigmoid "
+                           "discriminator's log-loss, not for an unbounded score's loss")
     if s.unroll and lc.clip is not None:
         raise ModeganError("scheme.unroll with loss.clip: the unrolled discriminator steps are not clipped, so "
                            "the generator would answer a critic that the run never has")

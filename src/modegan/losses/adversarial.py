@@ -2,7 +2,8 @@
 
 Every term returns one value per sample (shape (B,)) so that a sample weighting can reduce it as
 `(w * term).mean()`; with no weighting the reduction is a plain mean. Scores are the
-discriminator's raw outputs: a logit ℓ for the GAN losses (D = sigmoid(ℓ)), f(x) for a critic.
+discriminator's raw outputs: a logit ℓ for the GAN losses (D = sigmoid(ℓ)), f(x) for a critic, an
+unbounded score for hinge and least squares.
 All GAN terms use softplus, the numerically stable form of -log sigmoid:
 -log D = softplus(-ℓ) and -log(1 - D) = softplus(ℓ).
 """
@@ -63,7 +64,27 @@ WASSERSTEIN = AdversarialLoss(
     source="Arjovsky, Chintala, Bottou 2017, Algorithm 1",
 )
 
-LOSSES = {loss.name: loss for loss in (MINIMAX, NONSATURATING, WASSERSTEIN)}
+# Lim & Ye 2017 (Geometric GAN), the hinge loss Miyato et al. 2018 (SN-GAN) train with: D minimises
+# max(0, 1 - D(x)) + max(0, 1 + D(G(z))); G minimises -D(G(z)). D's score is unbounded, not a logit.
+HINGE = AdversarialLoss(
+    name="hinge",
+    d_real=lambda s: F.relu(1 - s),
+    d_fake=lambda s: F.relu(1 + s),
+    g=_neg,
+    source="Lim & Ye 2017 (Geometric GAN); Miyato et al. 2018 (hinge loss)",
+)
+
+# Mao et al. 2017 (LSGAN) with their 0-1 binary coding a=0 (fake), b=1 (real), c=1 (G's target):
+# D minimises ½(D(x) - 1)² + ½D(G(z))²; G minimises ½(D(G(z)) - 1)². D's score is unbounded.
+LEAST_SQUARES = AdversarialLoss(
+    name="least_squares",
+    d_real=lambda s: 0.5 * (s - 1) ** 2,
+    d_fake=lambda s: 0.5 * s**2,
+    g=lambda s: 0.5 * (s - 1) ** 2,
+    source="Mao et al. 2017 (LSGAN), the 0-1 coding a=0, b=1, c=1",
+)
+
+LOSSES = {loss.name: loss for loss in (MINIMAX, NONSATURATING, WASSERSTEIN, HINGE, LEAST_SQUARES)}
 BUILTIN_LOSSES = frozenset(LOSSES)  # `modegan.register_loss` adds to LOSSES, never over these
 
 

@@ -103,15 +103,26 @@ class DCGANGenerator(nn.Module):
         return self(self.sample_z(n, generator))
 
 
+def spectral_norm_convs_(module: nn.Module) -> nn.Module:
+    """Spectral normalisation (Miyato et al. 2018) of every conv, in place, after initialisation: each
+    weight reshaped to (out, in·k·k) is divided by its largest singular value, estimated by one power
+    iteration per training forward pass, as Miyato et al. do for convolutions."""
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.utils.parametrizations.spectral_norm(m)
+    return module
+
+
 class DCGANDiscriminator(nn.Module):
     """An image (N, channels, size, size) → one unbounded score per sample, shape (N,).
 
     `norm` normalises every conv but the first: batch (DCGAN's), layer or none (for a gradient penalty).
+    `spectral_norm` normalises every conv's weight (`spectral_norm_convs_`).
     """
 
     def __init__(
         self, size: int = 28, channels: int = 1, width: int = 64, generator: torch.Generator | None = None,
-        norm: str = "batch",
+        norm: str = "batch", spectral_norm: bool = False,
     ):
         super().__init__()
         self.size, self.channels = _check_size(size), _check_count(channels, "image channels")
@@ -126,6 +137,8 @@ class DCGANDiscriminator(nn.Module):
             *_down(2 * w, 4 * w, *third, norm), nn.Conv2d(4 * w, 1, 4, 1, 0),
         )
         dcgan_init_(self, generator)
+        if spectral_norm:
+            spectral_norm_convs_(self)
 
     def forward(self, x: Tensor) -> Tensor:
         if x.dim() != 4 or tuple(x.shape[1:]) != (self.channels, self.size, self.size):

@@ -83,6 +83,10 @@ def batch_unsupported(cfg: RunConfig) -> str | None:
         return "model.spectral_norm: per-seed power iterations are not stacked"
     if "distance" in (*cfg.weighting.gen, *cfg.weighting.disc_fake):
         return "weighting distance: per-seed nearest-real distances are not stacked"
+    if cfg.train.ema > 0:
+        return "train.ema: the stacked trainer keeps no moving average of G"
+    if cfg.g_optim.schedule != "constant" or cfg.d_optim.schedule != "constant":
+        return "g_optim/d_optim.schedule: the stacked trainer keeps constant learning rates"
     return registered_unsupported(cfg)
 
 

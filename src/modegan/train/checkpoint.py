@@ -18,6 +18,7 @@ from modegan.device import load_generator_state
 from modegan.errors import ModeganError
 from modegan.train.files import atomic_write
 from modegan.train.parts import Parts
+from modegan.train.schedules import set_rates_
 
 FORMAT = 1
 CHECKPOINT = "checkpoint.pt"
@@ -137,3 +138,4 @@ def restore(parts: Parts, state: dict, path: Path | str = CHECKPOINT) -> None:
     except (RuntimeError, ValueError, TypeError) as e:
         raise mismatch("rng", e) from None
     parts.step = state["step"]
+    set_rates_(parts)  # the schedules' rates for this step of the run's (possibly extended) train.steps

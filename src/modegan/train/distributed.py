@@ -292,7 +292,7 @@ def sharded_train_step(p, train, world: World) -> dict[str, Tensor]:
     (indices, z, ε per critic step; z for the generator), each of the global batch's size, then sliced."""
     from modegan.losses.adversarial import reduce
     from modegan.losses.constraints import interpolation_eps, penalty_at
-    from modegan.train.steps import batch_indices, critic_loss, update_critic
+    from modegan.train.steps import after_generator_step, batch_indices, critic_loss, update_critic
 
     cfg = p.cfg
     n = cfg.train.batch_size * cfg.scheme.pack  # samples in the global batch
@@ -316,7 +316,7 @@ def sharded_train_step(p, train, world: World) -> dict[str, Tensor]:
     p.g_opt.zero_grad(set_to_none=True)
     g_loss.backward(inputs=list(p.G.parameters()))
     p.g_opt.step()
-    p.step += 1
+    after_generator_step(p)
     return out
 
 
@@ -483,7 +483,7 @@ def _train_ranks(world: World, config, *, out, resume, steps, overwrite, progres
             err = summary = None
             if world.leader:
                 try:
-                    summary = rec.finish(parts.G)
+                    summary = rec.finish(parts.G, parts.G_ema)
                 except Exception as e:  # noqa: BLE001
                     err = e
             return agree(world, err, summary)

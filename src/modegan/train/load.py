@@ -17,35 +17,47 @@ from modegan.train.parts import build_generator
 from modegan.train.rundir import RunDir
 
 
-def load(run_dir: str | Path, device: str | torch.device = "cpu", generator: torch.nn.Module | None = None
-         ) -> MLPGenerator | DCGANGenerator:
+def load(run_dir: str | Path, device: str | torch.device = "cpu", generator: torch.nn.Module | None = None,
+         ema: bool = False) -> MLPGenerator | DCGANGenerator:
     """The run's generator in eval mode on `device` (default the CPU, whatever the run trained on; "auto" and
     the other names of `modegan.device`): final weights if the run finished, else its latest checkpoint.
+    `ema`: the moving average of its weights instead (a run trained with train.ema > 0).
     A `modegan.fit` run's generator is rebuilt from its parts.json, or is the `generator` given."""
     device = device if isinstance(device, torch.device) else resolve_device(device, "device")
     from modegan.fit import is_fit_run, load_fit
 
     if is_fit_run(run_dir):
+        if ema:
+            raise ModeganError(f"{run_dir} is a modegan.fit run: loading its EMA generator is not supported yet; "
+                               "load(run) gives the trained one")
         return load_fit(run_dir, device, generator)
     run = RunDir(run_dir)
     cfg = run.read_config()
+    if ema and cfg.train.ema == 0:
+        raise ModeganError(f"{run.path} kept no EMA generator (train.ema is 0); load it with ema=False")
     c, size = cfg.data.channels, cfg.data.image_size
     dim = c * size * size if cfg.model.arch == "dcgan" else _data_dim(run)
     G = build_generator(cfg, dim)
-    if run.generator.exists():
-        source, weights = run.generator, read_safetensors(run.generator, "generator weights")[1]
-    elif run.checkpoint.exists():
-        source, weights = run.checkpoint, read_checkpoint(run.checkpoint)["modules"].get("G")
-        if weights is None:
-            raise ModeganError(f"checkpoint {run.checkpoint} is malformed: no generator state (modules.G)")
-    else:
-        raise ModeganError(f"{run.path} has no trained weights yet (no generator.safetensors or checkpoint.pt)")
+    source, weights = _weights(run, "G_ema" if ema else "G")
     try:
         G.load_state_dict(weights)
     except (RuntimeError, KeyError, ValueError, TypeError) as e:
         raise ModeganError(f"{source} does not fit the generator of the run's config.yaml "
                            f"({state_dict_error(e)})") from None
     return G.eval().to(device)
+
+
+def _weights(run: RunDir, name: str) -> tuple[Path, dict]:
+    """The final weights of G (or G_ema) if the run finished, else those of its latest checkpoint."""
+    final = run.generator_ema if name == "G_ema" else run.generator
+    if final.exists():
+        return final, read_safetensors(final, "generator weights")[1]
+    if not run.checkpoint.exists():
+        raise ModeganError(f"{run.path} has no trained weights yet (no {final.name} or checkpoint.pt)")
+    weights = read_checkpoint(run.checkpoint)["modules"].get(name)
+    if weights is None:
+        raise ModeganError(f"checkpoint {run.checkpoint} is malformed: no generator state (modules.{name})")
+    return run.checkpoint, weights
 
 
 def _data_dim(run: RunDir) -> int:

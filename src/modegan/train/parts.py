@@ -21,6 +21,7 @@ from modegan.nets.dcgan import DCGANDiscriminator, DCGANGenerator
 from modegan.nets.mlp import MLPDiscriminator, MLPGenerator
 from modegan.nets.packing import PackedDiscriminator
 from modegan.nets.veegan import ConvJointDiscriminator, ConvReconstructor, JointDiscriminator, Reconstructor
+from modegan.train.averaging import ema_copy
 from modegan.weighting import DualImportanceLoss, SampleWeighting, build_diwgan
 
 
@@ -37,12 +38,13 @@ class Parts:
     diwgan: DualImportanceLoss | None = None
     F: Reconstructor | ConvReconstructor | None = None  # VEEGAN's reconstructor x -> z
     f_opt: torch.optim.Optimizer | None = None
-    step: int = 0  # generator steps taken (schedules such as top-k read it)
+    step: int = 0  # generator steps taken (schedules such as top-k and the learning rates read it)
+    G_ema: MLPGenerator | DCGANGenerator | None = None  # train.ema > 0: the moving average of G's weights
     placement: Placement = Placement(torch.device("cpu"))  # the run's device and precision
 
     def modules(self) -> dict[str, nn.Module]:
         """Everything with state to checkpoint (DIWGAN's buffers: history, targets; not its frozen encoder)."""
-        mods = {"G": self.G, "D": self.D, "F": self.F, "diwgan": self.diwgan}
+        mods = {"G": self.G, "D": self.D, "F": self.F, "diwgan": self.diwgan, "G_ema": self.G_ema}
         return {k: m for k, m in mods.items() if m is not None}
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
@@ -77,8 +79,11 @@ def build_generator(cfg: RunConfig, data_dim: int) -> MLPGenerator | DCGANGenera
 
 
 def dcgan_d_norm(cfg: RunConfig) -> str:
-    """DCGAN's batch norm, except under a gradient penalty (Gulrajani et al. 2017, §4): model.gp_d_norm."""
-    return cfg.model.gp_d_norm if cfg.loss.gp_weight > 0 else "batch"
+    """DCGAN's batch norm, except under a gradient penalty (Gulrajani et al. 2017, §4): model.gp_d_norm;
+    with spectral norm and no penalty: none, as Miyato et al. 2018's spectrally normalised CNN critics."""
+    if cfg.loss.gp_weight > 0:
+        return cfg.model.gp_d_norm
+    return "none" if cfg.model.spectral_norm else "batch"
 
 
 def build_discriminator(cfg: RunConfig, data_dim: int) -> nn.Module:
@@ -88,7 +93,8 @@ def build_discriminator(cfg: RunConfig, data_dim: int) -> nn.Module:
         c, size = image_shape(cfg)
         if s.veegan:
             return ConvJointDiscriminator(size, c, m.z_dim, width=m.d_width)
-        D = DCGANDiscriminator(size, c * s.pack, width=m.d_width, norm=dcgan_d_norm(cfg))
+        D = DCGANDiscriminator(size, c * s.pack, width=m.d_width, norm=dcgan_d_norm(cfg),
+                               spectral_norm=m.spectral_norm)
         return PackedDiscriminator(D, s.pack) if s.pack > 1 else D
     kw = dict(width=m.d_width, depth=m.d_depth, activation=m.activation, norm=m.d_norm,
               spectral_norm=m.spectral_norm)
@@ -138,6 +144,7 @@ def build_parts(cfg: RunConfig, data_dim: int, placement: Placement | None = Non
         F=F,
         f_opt=build_optimizer(F.parameters(), cfg.g_optim) if F is not None else None,
         placement=placement,
+        G_ema=ema_copy(G) if cfg.train.ema > 0 else None,
     )
 
 

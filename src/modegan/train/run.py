@@ -203,7 +203,8 @@ class Recorder:
         return time.perf_counter() - self.t0
 
     def evaluate(self, step: int, parts: Parts, losses: dict[str, float], weights: dict | None) -> dict:
-        """Evaluate `parts.G`, append the metrics line, plot; checkpoint when due. Returns the metrics."""
+        """Evaluate `parts.G` (and its EMA: `metrics_ema`), append the metrics line, plot; checkpoint when due.
+        Returns G's metrics."""
         tc, run = self.cfg.train, self.run
         if not _finite_params(parts):
             raise TrainingDiverged("a network parameter became non-finite")
@@ -219,6 +220,7 @@ class Recorder:
             **({"d_input_grad": critic_gradients(parts, self.dataset, samples, tc)} if parts.F is None else {}),
             **({"weights": weights} if weights is not None else {}),
             "metrics": metric_values(metrics),
+            **self.ema_metrics(parts),
             "protocol": {k: m.protocol for k, m in metrics.items()},
         }
         if tc.plots and isinstance(self.dataset, ImageDataset):
@@ -236,6 +238,13 @@ class Recorder:
             self.last_ckpt = step
         self.last_record = record
         return metrics
+
+    def ema_metrics(self, parts: Parts) -> dict:
+        """`metrics_ema`: the EMA generator's metrics, on the same evaluation draws as G's (none without EMA)."""
+        if parts.G_ema is None:
+            return {}
+        metrics, _ = evaluate(parts.G_ema, self.dataset, self.cfg, self.classifier)
+        return {"metrics_ema": metric_values(metrics)}
 
     def diverged(self, step: int, error: Exception) -> str:
         msg = (f"training diverged at step {step}: {error}; the last good checkpoint "
@@ -260,22 +269,28 @@ class Recorder:
         if self.tb is not None:
             self.tb.close()
 
-    def finish(self, G: torch.nn.Module) -> dict:
-        """Write the final generator and the summary."""
+    def finish(self, G: torch.nn.Module, G_ema: torch.nn.Module | None = None) -> dict:
+        """Write the final generator (and its EMA, if the run keeps one) and the summary."""
         cfg, run = self.cfg, self.run
-        atomic_write(run.generator, safetensors_bytes(
-            {k: to_host(v).contiguous() for k, v in G.state_dict().items()},
-            metadata={"config": json.dumps(cfg.to_dict()), "step": str(cfg.train.steps)},
-        ))
+        for path, net in ((run.generator, G), (run.generator_ema, G_ema)):
+            if net is not None:
+                atomic_write(path, generator_bytes(net, cfg))
         last_record = self.last_record or (run.read_metrics() or [None])[-1]
         summary = {
             **self.base, "status": "finished", "step": cfg.train.steps,
             "elapsed_s": round(self.elapsed(), 3),
             "metrics": last_record["metrics"] if last_record else {},
+            **({"metrics_ema": last_record["metrics_ema"]} if last_record and "metrics_ema" in last_record else {}),
             "protocol": last_record["protocol"] if last_record else {},
         }
         run.write_summary(summary)
         return summary
+
+
+def generator_bytes(G: torch.nn.Module, cfg: RunConfig) -> bytes:
+    """A generator's weights as safetensors, the config and final step in the metadata."""
+    return safetensors_bytes({k: to_host(v).contiguous() for k, v in G.state_dict().items()},
+                             metadata={"config": json.dumps(cfg.to_dict()), "step": str(cfg.train.steps)})
 
 
 class LossSums:
@@ -509,7 +524,7 @@ def _train(cfg: RunConfig, run: RunDir, state: dict | None, *, overwrite: bool, 
                 metrics = rec.evaluate(step, parts, sums.means(), weights)
                 sums = LossSums()
                 bar.update(step, short_metrics(metrics))
-        return rec.finish(parts.G)
+        return rec.finish(parts.G, parts.G_ema)
     except TrainingDiverged as e:
         raise TrainingDiverged(rec.diverged(step, e)) from None
     except ModeganError as e:  # e.g. a full disk: the last good checkpoint is kept
@@ -543,5 +558,7 @@ def _log_tensorboard(tb, record: dict) -> None:
     for where, stats in record.get("d_input_grad", {}).items():
         for stat, v in stats.items():
             tb.add_scalar(f"d_input_grad/{where}_{stat}", v, step)
-    for k, v in record["metrics"].items():
-        tb.add_scalar(f"metrics/{k}", v, step)
+    for section in ("metrics", "metrics_ema"):
+        for k, v in record.get(section, {}).items():
+            if v is not None:
+                tb.add_scalar(f"{section}/{k}", v, step)

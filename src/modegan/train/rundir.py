@@ -4,6 +4,7 @@ config.yaml       the resolved config (what resume reloads)
 metrics.jsonl     one evaluation a line: losses, gradient norms, metrics with their protocol, time
 checkpoint.pt     the latest good checkpoint (atomic)
 generator.safetensors   the final generator weights, config in the metadata
+generator_ema.safetensors  the final EMA of the generator's weights (train.ema > 0), the same layout
 samples/step_*.png      generated samples over the real data at each evaluation
 summary.json      the final state: status, last metrics, wall time, versions
 .lock             held (flock) by the process training the run; holds its PID
@@ -78,6 +79,7 @@ class RunDir:
         self.checkpoint = self.path / CHECKPOINT
         self.summary = self.path / "summary.json"
         self.generator = self.path / "generator.safetensors"
+        self.generator_ema = self.path / "generator_ema.safetensors"
         self.samples = self.path / "samples"
         self.autoencoder = self.path / "autoencoder.safetensors"  # DIWGAN's cached, frozen autoencoder
         self.error = self.path / "error.txt"  # the traceback of a benchmark run that failed
@@ -114,8 +116,8 @@ class RunDir:
 
     def clear(self) -> None:
         """Remove every file a run writes, so the directory holds no run."""
-        for f in (self.config, self.metrics, self.checkpoint, self.summary, self.generator, self.autoencoder,
-                  self.error):
+        for f in (self.config, self.metrics, self.checkpoint, self.summary, self.generator, self.generator_ema,
+                  self.autoencoder, self.error):
             f.unlink(missing_ok=True)
         for png in self.samples.glob("step_*.png"):
             png.unlink()

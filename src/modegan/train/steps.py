@@ -22,7 +22,9 @@ from modegan.losses.constraints import clip_weights_, gradient_penalty
 from modegan.losses.unrolled import unrolled_generator_loss
 from modegan.losses.veegan import reconstruction_error, veegan_d_terms
 from modegan.registry import constraint_penalties, constraints_after_step
+from modegan.train.averaging import ema_update_
 from modegan.train.parts import Parts
+from modegan.train.schedules import set_rates_
 from modegan.weighting.diwgan import PendingPairing
 
 
@@ -174,8 +176,16 @@ def train_step(
         real = train[idx] if isinstance(train, Tensor) else train.batch(idx)
         out = discriminator_step(p, real, None if weights is None else weights[idx])
     out.update(generator_step(p, batch_size, real, early))
-    p.step += 1
+    after_generator_step(p)
     return out
+
+
+def after_generator_step(p: Parts) -> None:
+    """Count the generator step, then average G into its EMA and set both rates for the next step."""
+    p.step += 1
+    if p.G_ema is not None:
+        ema_update_(p.G_ema, p.G, p.cfg.train.ema)
+    set_rates_(p)
 
 
 def grad_norm(module: torch.nn.Module | None) -> float:
