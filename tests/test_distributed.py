@@ -64,6 +64,10 @@ def assert_same_run(a: Path, b: Path, rel=1e-5):
         assert ra.pop("protocol") == rb.pop("protocol")
         assert ra.keys() == rb.keys()
         assert ra.pop("metrics") == pytest.approx(rb.pop("metrics"), rel=rel, abs=1e-7, nan_ok=True)
+        ga_, gb_ = ra.pop("d_input_grad"), rb.pop("d_input_grad")  # rank 0 measures alone, as one process does
+        assert ga_.keys() == gb_.keys() == {"real", "fake", "interp"}
+        for where in ga_:
+            assert ga_[where] == pytest.approx(gb_[where], rel=rel, abs=1e-7)
         assert ra == pytest.approx(rb, rel=rel, abs=1e-7)
     sa, sb = (json.loads((d / "summary.json").read_text()) for d in (a, b))
     assert sa["status"] == sb["status"] == "finished" and sa["config_hash"] == sb["config_hash"]

@@ -221,6 +221,28 @@ class GlobalBatchNorm(nn.modules.batchnorm._BatchNorm):
         return y
 
 
+class _LocalBatchNorm(nn.modules.batchnorm._BatchNorm):
+    """Plain BatchNorm over the batch it is given, any input rank: what `locally_normalised` turns the synced
+    layers into while one process measures alone."""
+
+    def _check_input_dim(self, x: Tensor) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def locally_normalised(module: nn.Module):
+    """Batch norm over this process's batch only (no collective) inside the block: for what rank 0 computes
+    alone at an evaluation (the critic's input gradients), the statistics one process takes of that batch."""
+    synced = [(m, type(m)) for m in module.modules() if isinstance(m, (GlobalBatchNorm, nn.SyncBatchNorm))]
+    for m, _ in synced:
+        m.__class__ = _LocalBatchNorm
+    try:
+        yield module
+    finally:
+        for m, cls in synced:
+            m.__class__ = cls
+
+
 def global_batchnorm(module: nn.Module, device: torch.device) -> nn.Module:
     """Every BatchNorm of `module` normalised over the global batch: nn.SyncBatchNorm on CUDA, `GlobalBatchNorm`
     elsewhere. Parameters and buffers are the same objects, so optimisers and state-dict keys are unchanged."""

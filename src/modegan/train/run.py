@@ -101,13 +101,17 @@ def critic_gradients(parts: Parts, dataset, samples: torch.Tensor, tc) -> dict:
     """‖∇ₓD‖ (mean, max) at real, generated and interpolated points (`constraints.input_gradient_norms`):
     the first 512 evaluation samples (a whole number of packs), as many fresh real ones and ε drawn with
     their own seed (eval_seed + 2), so the run's training draws are untouched. VEEGAN's joint D(z, x) has no
-    such gradient and is skipped."""
+    such gradient and is skipped. Under torchrun, D's batch norm takes this batch's statistics on rank 0 alone,
+    as one process does."""
     pack = parts.cfg.scheme.pack
     n = max(pack, min(INPUT_GRAD_POINTS, len(samples)) // pack * pack)
     rng = torch.Generator().manual_seed(tc.eval_seed + 2)
     real = dataset.sample_real(n, rng)
     device = parts.placement.device
-    return input_gradient_norms(parts.D, real.to(device), samples[:n].to(device), rng, pack)
+    from modegan.train.distributed import locally_normalised  # under torchrun only rank 0 measures
+
+    with locally_normalised(parts.D) as D:
+        return input_gradient_norms(D, real.to(device), samples[:n].to(device), rng, pack)
 
 
 def metric_values(metrics: dict) -> dict:
