@@ -41,7 +41,7 @@ def test_stacked_bench_writes_tables_beside_published_numbers_and_resumes(mnist_
     assert "VEEGAN (Srivastava et al. 2017), Table 2" in md and "PacGAN (Lin et al. 2018), Table 3" in md
     assert "1000.0 ± 0.00" in md
     page = (tmp_path / "report.html").read_text()
-    assert page.count('src="data:image/png;base64,') == 2 * 3  # per setting: samples, evolution, curves
+    assert page.count('src="data:image/png;base64,') == 2 * 7  # per setting: the report's 7 figures
     gen = tmp_path / "runs" / STACKED_VEEGAN / "gan" / "seed1" / "generator.safetensors"
     mtime = gen.stat().st_mtime_ns
     run_stacked(tmp_path, **kw)

@@ -131,6 +131,7 @@ def process_group(world: World):
         raise ModeganError(f"cannot start the {world.backend} process group: {first}") from None
     try:
         yield
+        dist.barrier()  # every rank done with every collective before any tears its sockets down
     finally:
         dist.destroy_process_group()
 
