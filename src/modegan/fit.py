@@ -36,6 +36,7 @@ from modegan.limits import MAX_ELEMENTS
 from modegan.losses.adversarial import get_loss
 from modegan.metrics import evaluate_toy
 from modegan.nets.packing import PackedDiscriminator
+from modegan.nets.prior import GaussianPrior
 from modegan.train.checkpoint import atomic_save, read_checkpoint, restore, save_checkpoint
 from modegan.train.files import atomic_write, run_lock
 from modegan.train.parts import Parts, attach_diwgan, build_optimizer, build_reconstructor, build_weighting
@@ -48,7 +49,7 @@ MAX_HELD_OUT = 2_500
 ROLES = ("generator", "discriminator", "reconstructor", "encoder")
 
 
-class UserGenerator(nn.Module):
+class UserGenerator(GaussianPrior, nn.Module):
     """The user's G (z -> x) with the `sample_z`/`sample` the trainer and the metrics call; z ~ N(0, I)."""
 
     def __init__(self, net: nn.Module, z_dim: int):
@@ -58,13 +59,6 @@ class UserGenerator(nn.Module):
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.net(z)
 
-    def sample_z(self, n: int, generator: torch.Generator) -> torch.Tensor:
-        device = next(self.parameters()).device
-        return torch.randn(n, self.z_dim, generator=generator, device=generator.device).to(device)
-
-    @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
-        return self(self.sample_z(n, generator))
 
 
 def one_score(out: torch.Tensor, n: int) -> torch.Tensor:

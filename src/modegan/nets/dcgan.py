@@ -23,6 +23,7 @@ from torch import Tensor, nn
 
 from modegan.data.mixtures import _check_count
 from modegan.errors import ModeganError
+from modegan.nets.prior import GaussianPrior
 
 SIZES = (28, 32)
 Z_DIM = 100
@@ -65,7 +66,7 @@ def _down(i: int, o: int, k: int, s: int, p: int, norm: str = "batch") -> list[n
     return [*layers, nn.LeakyReLU(0.2, True)]
 
 
-class DCGANGenerator(nn.Module):
+class DCGANGenerator(GaussianPrior, nn.Module):
     """z ~ N(0, I_{z_dim}) → an image (N, channels, size, size) in [-1, 1]."""
 
     def __init__(
@@ -93,14 +94,6 @@ class DCGANGenerator(nn.Module):
     def forward(self, z: Tensor) -> Tensor:
         return self.net(z.reshape(z.shape[0], self.z_dim, 1, 1))
 
-    def sample_z(self, n: int, generator: torch.Generator) -> Tensor:
-        """Drawn on the generator's device, then moved to the network's (evaluation draws on the CPU)."""
-        device = next(self.parameters()).device
-        return torch.randn(n, self.z_dim, generator=generator, device=generator.device).to(device)
-
-    @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator) -> Tensor:
-        return self(self.sample_z(n, generator))
 
 
 def spectral_norm_convs_(module: nn.Module) -> nn.Module:

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from modegan.errors import choice_error
+from modegan.nets.prior import GaussianPrior
 
 ACTIVATIONS = {"relu": nn.ReLU, "leaky_relu": lambda: nn.LeakyReLU(0.2), "tanh": nn.Tanh, "elu": nn.ELU}
 NORMS = {"none": None, "batch": nn.BatchNorm1d, "layer": nn.LayerNorm}
@@ -46,7 +47,7 @@ def build_mlp(
     return nn.Sequential(*layers)
 
 
-class MLPGenerator(nn.Module):
+class MLPGenerator(GaussianPrior, nn.Module):
     """z ~ N(0, I) of dimension `z_dim` -> a point in data space."""
 
     def __init__(self, z_dim: int, out_dim: int, width: int = 128, depth: int = 3, **kw):
@@ -58,14 +59,6 @@ class MLPGenerator(nn.Module):
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.net(z)
 
-    def sample_z(self, n: int, generator: torch.Generator) -> torch.Tensor:
-        """Drawn on the generator's device, then moved to the network's (evaluation draws on the CPU)."""
-        device = next(self.parameters()).device
-        return torch.randn(n, self.z_dim, generator=generator, device=generator.device).to(device)
-
-    @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
-        return self(self.sample_z(n, generator))
 
 
 class MLPDiscriminator(nn.Module):

@@ -1,0 +1,20 @@
+"""The latent prior every generator shares: z ~ N(0, I) of dimension `self.z_dim`."""
+
+from __future__ import annotations
+
+import torch
+
+
+class GaussianPrior:
+    """`sample_z` and `sample` for an nn.Module generator with a `z_dim`: z is drawn on the random generator's
+    device (the training draws on the run's device, evaluation draws on the CPU), then moved to the network's."""
+
+    z_dim: int
+
+    def sample_z(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        device = next(self.parameters()).device
+        return torch.randn(n, self.z_dim, generator=generator, device=generator.device).to(device)
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        return self(self.sample_z(n, generator))
