@@ -115,8 +115,3 @@ def load_generator_state(rng: torch.Generator, state: torch.Tensor, saved_on: st
     warnings.warn(f"the checkpoint's random stream was drawn on {saved_on or 'cpu'}; continuing on {rng.device} "
                   "with a generator reseeded from it (deterministic, but not the draws the run would have made)",
                   stacklevel=3)
-
-
-def to_host(x: torch.Tensor) -> torch.Tensor:
-    """A tensor on the CPU (for metrics, plots and files); a no-op there."""
-    return x if x.device.type == "cpu" else x.cpu()

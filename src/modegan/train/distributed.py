@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import math
 import os
 from dataclasses import dataclass
 
@@ -425,6 +424,7 @@ def _train_ranks(world: World, config, *, out, resume, steps, overwrite, progres
         Recorder,
         TrainingDiverged,
         check_config,
+        check_finite,
         data_dim,
         eval_due,
         open_parts,
@@ -486,9 +486,7 @@ def _train_ranks(world: World, config, *, out, resume, steps, overwrite, progres
                     with placement.autocast():
                         out_t = average_losses(sharded_train_step(parts, train_set, world), world)
                     sums.add(out_t)
-                    bad = [k for k, v in out_t.items() if not math.isfinite(v.item())]
-                    if bad:
-                        raise TrainingDiverged(f"{', '.join(bad)} became non-finite")
+                    check_finite(out_t, 1)  # every step: the losses were just all-reduced anyway
                     if step % 25 == 0:
                         bar.update(step)
                     if not eval_due(step, tc):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from modegan.device import resolve_device, to_host
+from modegan.device import resolve_device
 from modegan.errors import ModeganError
 from modegan.limits import MAX_ELEMENTS, check_elements, check_int, check_seed, per_sample_elements
 from modegan.nets.dcgan import DCGANGenerator
@@ -80,4 +80,4 @@ def sample(run_dir: str | Path, n: int, seed: int = 0, device: str | torch.devic
     dim = d.channels * d.image_size**2 if m.arch == "dcgan" else 1
     check_elements(f"{n:,} samples", n * per_sample_elements(m.arch, m.g_width, m.z_dim, dim, d.image_size),
                    "the samples through the generator; draw fewer at a time")
-    return to_host(load(run_dir, device).sample(n, torch.Generator().manual_seed(seed)))
+    return load(run_dir, device).sample(n, torch.Generator().manual_seed(seed)).cpu()

@@ -17,7 +17,7 @@ import modegan
 from modegan.config import RunConfig, config_from_any
 from modegan.data import ImageDataset, ToyDataset, load_dataset
 from modegan.data.images import ImagesOn
-from modegan.device import Placement, resolve_device, to_host
+from modegan.device import Placement, resolve_device
 from modegan.errors import ModeganError
 from modegan.limits import MAX_STEPS, check_int
 from modegan.losses.constraints import input_gradient_norms
@@ -72,9 +72,9 @@ def evaluate(
     G.eval()
     if isinstance(dataset, ImageDataset):
         n = cfg.train.eval_samples
-        samples = torch.cat([to_host(G.sample(min(SAMPLE_CHUNK, n - i), rng)) for i in range(0, n, SAMPLE_CHUNK)])
+        samples = torch.cat([G.sample(min(SAMPLE_CHUNK, n - i), rng).cpu() for i in range(0, n, SAMPLE_CHUNK)])
     else:
-        samples = to_host(G.sample(cfg.train.eval_samples, rng))
+        samples = G.sample(cfg.train.eval_samples, rng).cpu()
     G.train(was_training)
     if not torch.isfinite(samples).all():
         raise TrainingDiverged("the generator produced NaN or Inf samples")
@@ -293,7 +293,7 @@ class Recorder:
 
 def generator_bytes(G: torch.nn.Module, cfg: RunConfig) -> bytes:
     """A generator's weights as safetensors, the config and final step in the metadata."""
-    return safetensors_bytes({k: to_host(v).contiguous() for k, v in G.state_dict().items()},
+    return safetensors_bytes({k: v.cpu().contiguous() for k, v in G.state_dict().items()},
                              metadata={"config": json.dumps(cfg.to_dict()), "step": str(cfg.train.steps)})
 
 

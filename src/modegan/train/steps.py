@@ -51,7 +51,8 @@ def discriminator_step(p: Parts, real: Tensor, real_weights: Tensor | None = Non
         gp = gradient_penalty(p.D, real, fake, p.rng, center=cfg.gp_center, group=p.cfg.scheme.pack).mean()
         loss = loss + cfg.gp_weight * gp
         out["gp"] = gp.detach()
-    loss = loss + constraint_penalties(p, real, fake, out)
+    if p.cfg.loss.constraints:  # registered ones (modegan.register_constraint); none adds nothing to the step
+        loss = loss + constraint_penalties(p, real, fake, out)
     update_critic(p, loss)
     return out
 
