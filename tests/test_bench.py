@@ -289,7 +289,30 @@ def test_compare_rebuilds_the_tables_from_existing_runs(bench_dir, tmp_path):
 def test_compare_labels_two_settings_of_one_preset_apart(bench_dir, tmp_path):
     tiny_bench(tmp_path, methods=["gan"], datasets=["ring8"], overrides={**TINY, "g_optim": {"lr": 1e-3}})
     rows = collect([bench_dir / "runs" / "ring8" / "gan", tmp_path / "runs"])
-    assert len({r.method for r in rows}) == 2 and all(r.method.startswith("gan@") for r in rows)
+    # the setting at the preset's learning rate keeps the bare name; the other names the key it changes
+    assert {r.method for r in rows} == {"gan", "gan[g_optim.lr=0.001]"}
+
+
+def test_compare_at_a_step_reads_that_evaluation_and_merges_budgets(bench_dir, tmp_path):
+    """Runs of 40 and 20 steps compared at step 20 are one setting there (train.steps is not a setting at a
+    step); each row carries its step-20 evaluation, seconds and curve up to it; a step without an evaluation
+    leaves the run unfinished, saying how far it got."""
+    tiny_bench(tmp_path, methods=["gan"], datasets=["ring8"], steps=20)
+    runs = [bench_dir / "runs" / "ring8" / "gan", tmp_path / "runs"]
+    rows = collect(runs, at=20)
+    assert {r.method for r in rows} == {"gan"} and len(rows) == 4
+    for r in rows:
+        rec = next(json.loads(line) for line in (r.path / "metrics.jsonl").read_text().splitlines()
+                   if json.loads(line)["step"] == 20)
+        assert r.status == "finished" and r.step == 20 and r.metrics == rec["metrics"]
+        assert r.elapsed_s == rec["elapsed_s"] and [s for s, _ in r.curve] == [10, 20]
+    assert {r.method for r in collect(runs)} == {"gan[train.steps=20]", "gan[train.steps=40]"}
+    late = collect([bench_dir / "runs" / "ring8" / "gan"], at=25)
+    assert all(r.status == "unfinished" and "no evaluation at step 25 (evaluated up to 40)" in r.error for r in late)
+    code = main(["compare", *map(str, runs), "--out", str(tmp_path / "cmp"), "--at", "20"])
+    assert code == 0
+    assert "each as it stood at generator step 20 (runs trained for 20, 40 steps)" in (
+        tmp_path / "cmp" / "results.md").read_text()
 
 
 def test_compare_prints_a_bootstrap_interval(bench_dir, tmp_path, capsys):
@@ -333,3 +356,18 @@ def test_ray_task_resources_without_and_with_gpus():
     assert task_options(toy, 0) == task_options(image, 0) == {"num_cpus": 1}
     assert task_options(image, 4) == {"num_cpus": 1, "num_gpus": 1}
     assert task_options(toy, 4) == {"num_cpus": 1, "num_gpus": TOY_GPU_SHARE} and 0 < TOY_GPU_SHARE < 1
+
+
+def test_bench_mog_defaults_to_the_converged_budget_on_cli_and_python():
+    """The CLI's --steps default is the library's DEFAULT_STEPS, at least the 20,000 steps the budget study
+    supports (2,000 had nothing learned), and it is recorded in the plan's setting."""
+    import inspect
+
+    from modegan import cli
+    from modegan.bench.mog import DEFAULT_STEPS, plan_mog
+
+    assert DEFAULT_STEPS >= 20_000
+    assert inspect.signature(cli.bench_mog).parameters["steps"].default.default == DEFAULT_STEPS
+    plan = plan_mog("unused-dir", methods=["gan"], datasets=["ring8"], seeds=1)
+    assert plan.specs[0].cfg.train.steps == DEFAULT_STEPS
+    assert f"{DEFAULT_STEPS}" in plan.setting.replace(",", "")

@@ -365,7 +365,8 @@ def bench_mog(
     datasets: str | None = typer.Option(None, help="comma-separated datasets or toy data files (default: ring8,"
                                         "grid25,grid25-random,cube27)"),
     seeds: int = typer.Option(10, help="seeds 0..N-1 per method and dataset"),
-    steps: int = typer.Option(2000, help="generator steps, the same for every method"),
+    steps: int = typer.Option(20_000, help="generator steps, the same for every method (default: the budget "
+                              "study's converged budget)"),
     eval_every: int = typer.Option(0, help="evaluation cadence (default: steps / 8)"),
     workers: int = typer.Option(2, help="local processes, one torch thread each"),
     batch: bool = typer.Option(True, help="train the seeds of a setting as one batch of stacked models"),
@@ -492,18 +493,22 @@ def compare(
     dataset: str = typer.Option("", help="dataset for --diff (default: every dataset both methods ran on)"),
     level: float = typer.Option(0.95, help="confidence level for --diff"),
     report: bool = typer.Option(True, help="write results and report.html to --out"),
+    at: int = typer.Option(0, help="compare every run as it stood at this step's evaluation (e.g. a budget "
+                           "study's runs at the converged budget); default: each run's final metrics"),
 ):
     """Build the bench tables and report from any existing runs; optionally a bootstrap CI of a difference."""
     from modegan.bench.results import collect
     from modegan.bench.stats import bootstrap_diff
     from modegan.bench.suite import write_comparison
-    from modegan.limits import check_out_dir
+    from modegan.limits import MAX_STEPS, check_int, check_out_dir
 
+    if at:
+        check_int(at, "--at", 1, MAX_STEPS)
     out_dir = check_out_dir(out) if report else None
-    rows = collect(run_dirs)
+    rows = collect(run_dirs, at=at or None)
     diffs = _diff_values(rows, diff, metric, dataset, level) if diff else []  # every check before anything is written
     if report:
-        write_comparison(rows, run_dirs, out_dir)
+        write_comparison(rows, run_dirs, out_dir, at=at or None)
         console.print(f"{len(rows)} runs; results in {out_dir}/ (results.md, results.csv, report.html)")
     for d, pair, vals in diffs:
         ci = bootstrap_diff(vals[0], vals[1], level=level)

@@ -7,6 +7,7 @@ built from a benchmark's runs or from any runs a user points `compare` at.
 from __future__ import annotations
 
 import csv
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -82,15 +83,19 @@ def find_runs(paths: list[Path]) -> list[Path]:
     return sorted(found)
 
 
-def read_row(path: Path, method: str | None = None, dataset: str | None = None) -> Row:
+def read_row(path: Path, method: str | None = None, dataset: str | None = None, at: int | None = None) -> Row:
+    """One run's row; with `at`, as it stood at that step's evaluation (metrics, seconds, curves up to it), or
+    unfinished if it has no evaluation there."""
     from modegan.train.run import config_hash, setting_hash
 
     run = RunDir(path)
     cfg = run.read_config()
     summary = _checked_summary(run)
-    status = summary.get("status", "unknown")
     setting = setting_hash(cfg)
     records = run.read_metrics()
+    if at is not None:
+        summary, records = _summary_at(summary, records, at)
+    status = summary.get("status", "unknown")
     curve = [(r["step"], r.get("metrics", {})) for r in records]
     grads = [(r["step"], r["d_input_grad"]) for r in records if isinstance(r.get("d_input_grad"), dict)]
     training = [(r["step"], {k: r[k] for k in TRAINING_KEYS if _number(r.get(k))}) for r in records]
@@ -104,6 +109,24 @@ def read_row(path: Path, method: str | None = None, dataset: str | None = None) 
         image=cfg.data.name in ("mnist", "stacked-mnist", "cifar10") or Path(cfg.data.name).is_dir(),
         evaluation=eval_protocol(cfg), critic_grads=grads, training=training,
     )
+
+
+def _summary_at(summary: dict, records: list[dict], at: int) -> tuple[dict, list[dict]]:
+    """(summary, metrics records) of a run as they stood at step `at`: that evaluation's metrics and seconds,
+    status finished; a run without an evaluation at `at` is unfinished there, saying how far it got."""
+    kept = [r for r in records if r.get("step", 0) <= at]
+    rec = next((r for r in kept if r.get("step") == at), None)
+    if rec is None:
+        last = max((r.get("step", 0) for r in records), default=0)
+        reached = max((r.get("step", 0) for r in kept), default=0)
+        return ({"status": "unfinished", "step": reached, "protocol": summary.get("protocol", {}),
+                 "error": f"no evaluation at step {at:,} (evaluated up to {last:,})"}, kept)
+    return ({"status": "finished", "step": at, "metrics": rec.get("metrics", {}),
+             "protocol": rec.get("protocol", summary.get("protocol", {})), "elapsed_s": rec.get("elapsed_s")}, kept)
+
+
+# what differs between runs compared at one step without making them different settings there
+AT_STEP_KEYS = ("train.steps", "train.eval_every", "train.plots")
 
 
 def _number(v) -> bool:
@@ -137,16 +160,67 @@ def _checked_summary(run: RunDir) -> dict:
     return summary
 
 
-def collect(paths: list[Path]) -> list[Row]:
-    """Rows for every run found; a preset run under several settings is labelled preset@setting."""
-    rows = [read_row(p) for p in find_runs(paths)]
-    settings: dict[tuple[str, str], set[str]] = {}
+def collect(paths: list[Path], at: int | None = None) -> list[Row]:
+    """Rows for every run found; with `at`, each as it stood at that step (`read_row`), so runs of different
+    budgets compare at a step they all reached. A preset run under several settings is labelled by the keys
+    its settings differ in, preset[key=value, ...] (preset alone for the setting at the preset's defaults);
+    with `at`, train.steps and the evaluation cadence do not make a setting."""
+    found = find_runs(paths)
+    rows = [read_row(p, at=at) for p in found]
+    if at is not None:
+        for r in rows:
+            r.setting_hash = _at_step_hash(r.path)
+    groups: dict[tuple[str, str], dict[str, Row]] = {}
     for r in rows:
-        settings.setdefault((r.dataset, r.method), set()).add(r.setting_hash)
+        groups.setdefault((r.dataset, r.method), {}).setdefault(r.setting_hash, r)
+    labels = {}
+    for (_, method), by_setting in groups.items():
+        if len(by_setting) > 1:
+            labels.update(_setting_labels(method, by_setting, ignore=AT_STEP_KEYS if at is not None else ()))
     for r in rows:
-        if len(settings[(r.dataset, r.method)]) > 1:
-            r.method = f"{r.method}@{r.setting_hash[:6]}"
+        key = (r.dataset, r.method)
+        if len(groups[key]) > 1:
+            r.method = labels[(r.dataset, r.method, r.setting_hash)]
     return sorted(rows, key=lambda r: (r.dataset, r.method, r.seed))
+
+
+def _flat_setting(path: Path, ignore: tuple[str, ...]) -> dict:
+    from modegan.config import flatten
+
+    d = flatten(RunDir(path).read_config().to_dict())
+    for k in ("train.seed", *ignore):
+        d.pop(k, None)
+    return d
+
+
+def _at_step_hash(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(json.dumps(_flat_setting(path, AT_STEP_KEYS), sort_keys=True, default=str)
+                          .encode()).hexdigest()[:12]
+
+
+def _setting_labels(method: str, by_setting: dict[str, Row], ignore: tuple[str, ...]) -> dict:
+    """(dataset, method, setting hash) -> a label naming the keys in which this setting differs from the others
+    (the preset's own values are left out, so the setting at the preset's defaults keeps the bare name)."""
+    from modegan.config import build_config, flatten
+
+    flats = {h: _flat_setting(r.path, ignore) for h, r in by_setting.items()}
+    try:
+        preset = flatten(build_config(preset=method).to_dict())
+    except ModeganError:  # not a preset name (custom runs): no defaults to leave out
+        preset = {}
+    varying = sorted(k for k in set().union(*flats.values())
+                     if len({json.dumps(f.get(k), sort_keys=True, default=str) for f in flats.values()}) > 1)
+    out = {}
+    for h, f in flats.items():
+        r = by_setting[h]
+        keys = [k for k in varying if k not in preset or f.get(k) != preset.get(k)]
+        parts = [f"{k}={f.get(k)}" for k in keys]
+        out[(r.dataset, method, h)] = f"{method}[{', '.join(parts)}]" if parts else method
+    if len(set(out.values())) < len(out):  # two settings named alike (e.g. differing only in data paths)
+        out = {k: f"{method}@{k[2][:6]}" for k in out}
+    return out
 
 
 def cells(rows: list[Row], metrics: tuple[str, ...] | None = None) -> dict[str, dict[str, dict[str, Cell]]]:

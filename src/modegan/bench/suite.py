@@ -145,8 +145,12 @@ def compare(paths: list[str | Path], out: str | Path, title: str = "Comparison")
     return rows
 
 
-def write_comparison(rows: list[Row], paths: list[str | Path], out: Path, title: str = "Comparison") -> None:
-    """`compare`'s outputs for rows already collected (and checked)."""
+def write_comparison(rows: list[Row], paths: list[str | Path], out: Path, title: str = "Comparison",
+                     at: int | None = None) -> None:
+    """`compare`'s outputs for rows already collected (and checked); `at`: the step they were compared at."""
     steps = sorted({r.steps for r in rows})
-    setting = f"{len(rows)} runs from {', '.join(map(str, paths))}; generator steps: {', '.join(map(str, steps))}."
+    budgets = ", ".join(f"{s:,}" for s in steps)
+    setting = (f"{len(rows)} runs from {', '.join(map(str, paths))}; " + (
+        f"each as it stood at generator step {at:,} (runs trained for {budgets} steps)." if at is not None
+        else f"generator steps: {budgets}."))
     write_outputs(Path(out), rows, title, setting)
