@@ -315,6 +315,15 @@ def test_compare_at_a_step_reads_that_evaluation_and_merges_budgets(bench_dir, t
         tmp_path / "cmp" / "results.md").read_text()
 
 
+def test_compare_diff_against_every_other_method(bench_dir, tmp_path, capsys):
+    """`--diff gan,*` prints gan against each other method on each dataset both ran on, one line each."""
+    code = main(["compare", str(bench_dir / "runs"), "--no-report", "--diff", "gan,*", "--metric", "w1"])
+    assert code == 0
+    lines = [x for x in capsys.readouterr().out.splitlines() if ": w1, gan - " in x]
+    assert sorted(x.split(" = ")[0] for x in lines) == ["cube27: w1, gan - wgan", "ring8: w1, gan - wgan"]
+    assert main(["compare", str(bench_dir / "runs"), "--no-report", "--diff", "*,gan"]) == 2
+
+
 def test_compare_prints_a_bootstrap_interval(bench_dir, tmp_path, capsys):
     code = main(["compare", str(bench_dir / "runs"), "--out", str(tmp_path), "--diff", "gan,wgan",
                  "--metric", "w1", "--dataset", "ring8"])

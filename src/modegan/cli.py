@@ -488,7 +488,8 @@ class _EtaColumn(ProgressColumn):
 def compare(
     run_dirs: list[Path] = typer.Argument(..., help="run directories, or directories holding runs"),
     out: str = typer.Option("runs/compare", help="where results.csv, results.md and report.html go"),
-    diff: str = typer.Option("", help="A,B: bootstrap interval for mean(A) - mean(B) on --metric"),
+    diff: str = typer.Option("", help="A,B: bootstrap interval for mean(A) - mean(B) on --metric; A,* for A "
+                             "against every other method"),
     metric: str = typer.Option("modes", help="metric for --diff"),
     dataset: str = typer.Option("", help="dataset for --diff (default: every dataset both methods ran on)"),
     level: float = typer.Option(0.95, help="confidence level for --diff"),
@@ -515,33 +516,44 @@ def compare(
         console.print(f"{d}: {metric}, {pair[0]} - {pair[1]} = {ci.format()}")
 
 
-def _diff_values(rows, diff: str, metric: str, dataset: str, level: float) -> list:
+def _diff_values(rows, diff: str, metric: str, dataset: str, level: float, skip_unshared: bool = False) -> list:
     """Check --diff, --metric, --dataset and --level against the runs; (dataset, pair, values) per dataset."""
     from modegan.bench.results import metric_names
 
     pair = _names(diff, "--diff")
     if len(pair) != 2:
-        raise ModeganError(f"--diff takes two methods as A,B; got {diff!r}")
+        raise ModeganError(f"--diff takes two methods as A,B (or A,*); got {diff!r}")
     if not 0 < level < 1:
         raise ModeganError(f"--level must be in (0, 1), got {level}")
     if metric not in metric_names(rows):
         allowed = ", ".join(metric_names(rows)) or "none (no run has metrics yet)"
         raise ModeganError(f"--metric {metric!r} is not a metric of these runs; allowed: {allowed}")
     known = sorted({r.method for r in rows})
-    for m in pair:
-        if m not in known:
+    for i, m in enumerate(pair):
+        if m not in known and not (i == 1 and m == "*"):
             raise ModeganError(f"method {m!r} is not among the runs; found: {', '.join(known)}")
+    if pair[1] == "*":
+        others = [m for m in known if m != pair[0] and (not dataset or any(
+            r.method == m and r.dataset == dataset for r in rows))]
+        if not others:
+            raise ModeganError(f"--diff {diff}: no other method among the runs")
+        return [d for m in others for d in _diff_values(rows, f"{pair[0]},{m}", metric, dataset, level,
+                                                          skip_unshared=True)]
     shared = sorted({r.dataset for r in rows if r.method == pair[0]} & {r.dataset for r in rows if r.method == pair[1]})
     if dataset and dataset not in shared:
         raise ModeganError(f"--dataset {dataset!r} is not one both {pair[0]} and {pair[1]} ran on; "
                            f"allowed: {', '.join(shared) or 'none'}")
     ds = [dataset] if dataset else shared
     if not ds:
+        if skip_unshared:
+            return []
         raise ModeganError(f"{pair[0]} and {pair[1]} share no dataset")
     out = []
     for d in ds:
         vals = [[r.metrics[metric] for r in rows if r.dataset == d and r.method == m
                  and r.metrics.get(metric) is not None] for m in pair]
+        if skip_unshared and not all(len(v) >= 2 for v in vals):
+            continue  # A,*: a method without two finished values here has no interval; the others still print
         for m, v in zip(pair, vals, strict=True):
             if not v:
                 raise ModeganError(f"{m} has no finished run with {metric} on {d}")
