@@ -1,10 +1,12 @@
-"""The budget study's figures as PNG files (for the README): the same figure as budget.html's, per dataset.
+"""The budget study merged from several `bench budget` directories: budget.csv, budget.md (plateaus) and
+one PNG figure per dataset (for the README), drawn exactly as `modegan bench budget` draws budget.html.
 
-    python benchmarks/budget_figures.py runs/budget runs/budget-grid25 --out docs
+    python benchmarks/budget_figures.py runs/budget runs/budget-grid25 runs/budget20k-ring8 \\
+        --out benchmarks/results/budget --figures docs
 
-reads every run under the given benchmark directories (their runs/ folders) and writes
-`<out>/budget_<dataset>.png`: modes / HQS / JSD / W1 (mean over seeds) against generator steps and
-against wall seconds, with the calibration lines, exactly as `modegan bench budget` draws them.
+A study run in parts (presets at different budgets, or datasets in separate directories so that they
+train at once) is one table here. Every run under the directories' runs/ folders is read; a preset under
+two settings is labelled by the keys it changes (`bench.results.collect`).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import argparse
 import base64
 from pathlib import Path
 
-from modegan.bench.budget import by_run, evaluations
+from modegan.bench.budget import by_run, evaluations, write_budget
 from modegan.bench.results import collect, references
 from modegan.report.budget import budget_figure
 
@@ -21,19 +23,24 @@ from modegan.report.budget import budget_figure
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("bench_dirs", nargs="+", type=Path, help="`bench budget` output directories")
-    ap.add_argument("--out", type=Path, default=Path("docs"), help="where budget_<dataset>.png go")
+    ap.add_argument("--out", type=Path, required=True, help="where budget.csv, budget.md and budget.html go")
+    ap.add_argument("--figures", type=Path, default=None, help="where budget_<dataset>.png go (default: --out)")
+    ap.add_argument("--setting", default="", help="a line saying how the runs were made, written into budget.md")
     args = ap.parse_args()
     rows = collect([d / "runs" if (d / "runs").is_dir() else d for d in args.bench_dirs])
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_budget(args.out, rows, setting=args.setting)
     runs = by_run(evaluations(rows))
     refs, _ = references(rows)
-    args.out.mkdir(parents=True, exist_ok=True)
+    figures = args.figures or args.out
+    figures.mkdir(parents=True, exist_ok=True)
     for dataset in dict.fromkeys(d for d, _ in runs):
         uri = budget_figure(runs, dataset, refs)
-        if uri is None:
-            continue
-        path = args.out / f"budget_{dataset}.png"
-        path.write_bytes(base64.b64decode(uri.split(",", 1)[1]))
-        print(f"{path} ({path.stat().st_size // 1024} KB)")
+        if uri is not None:
+            path = figures / f"budget_{dataset}.png"
+            path.write_bytes(base64.b64decode(uri.split(",", 1)[1]))
+            print(f"{path} ({path.stat().st_size // 1024} KB)")
+    print(f"{args.out}/budget.csv, budget.md, budget.html")
 
 
 if __name__ == "__main__":

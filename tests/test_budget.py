@@ -36,7 +36,7 @@ def test_budget_csv_is_every_evaluation_of_every_run(budget_dir):
 
 def test_budget_writes_the_plateau_table_the_page_and_the_tables(budget_dir):
     md = (budget_dir / "budget.md").read_text()
-    assert "## ring8" in md and "| gan | 2 |" in md and "reference: uniform box: hqs" in md
+    assert "## ring8" in md and "| gan | 2 | 40 |" in md and "reference: uniform box: hqs" in md  # reached step 40
     page = (budget_dir / "budget.html").read_text()
     assert page.count("<img ") == 1 and page.count('src="data:image/png;base64,') == 1
     assert "http://" not in page and "https://" not in page and "<td>gan</td>" in page
@@ -50,6 +50,26 @@ def test_a_rerun_trains_nothing_and_rewrites_the_outputs(budget_dir):
                workers=1)
     assert before == {p: p.stat().st_mtime_ns for p in (budget_dir / "runs").rglob("generator.safetensors")}
     assert (budget_dir / "budget.csv").exists()
+
+
+def test_the_merging_script_writes_one_study_from_several_directories(budget_dir, tmp_path):
+    """benchmarks/budget_figures.py over a study split in two directories: one budget.csv with both, and a
+    figure per dataset."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    other = tmp_path / "other"
+    run_budget(other, methods=["wgan"], datasets=["ring8"], seeds=1, steps=20, eval_every=20, overrides=TINY,
+               workers=1)
+    script = Path(__file__).parents[1] / "benchmarks" / "budget_figures.py"
+    subprocess.run([sys.executable, str(script), str(budget_dir), str(other), "--out", str(tmp_path / "m")],
+                   check=True, capture_output=True)
+    with open(tmp_path / "m" / "budget.csv") as f:
+        got = sorted({(r["method"], r["seed"]) for r in csv.DictReader(f)})
+    assert got == [("gan", "0"), ("gan", "1"), ("wgan", "0")]
+    assert (tmp_path / "m" / "budget_ring8.png").stat().st_size > 10_000
+    assert "| wgan | 1 | 20 |" in (tmp_path / "m" / "budget.md").read_text()
 
 
 def test_plateau_step_by_hand():

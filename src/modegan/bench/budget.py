@@ -168,15 +168,16 @@ def plateau_markdown(items: list[Plateau], refs: dict[str, dict], setting: str) 
              f"HQS plateau: the first evaluation after which HQS stays within {HQS_BAND:g} points of its final "
              "value, on the mean over seeds and for the latest seed. Modes: the most covered at any evaluation "
              "(mean over seeds of each seed's maximum) against the final modes; seeds losing modes end with fewer "
-             "than their maximum. Curves: budget.html; every evaluation: budget.csv.", ""]
+             "than their maximum; final: at the last evaluation, which is before the study's budget for a method "
+             "stopped early. Curves: budget.html; every evaluation: budget.csv.", ""]
     for d in dict.fromkeys(p.dataset for p in items):
         lines += [f"## {d}", ""]
         for label, values in refs.get(d, {}).items():
             lines.append(f"- {label}: hqs {num(values.get('hqs'))}, modes {num(values.get('modes'))}")
-        lines += ["", "| method | seeds | HQS plateau (mean) | HQS plateau (latest seed) | final HQS | max modes | "
-                  "final modes | seeds losing modes |", "|---" * 8 + "|"]
+        lines += ["", "| method | seeds | last evaluation | HQS plateau (mean) | HQS plateau (latest seed) | "
+                  "final HQS | max modes | final modes | seeds losing modes |", "|---" * 9 + "|"]
         for p in (p for p in items if p.dataset == d):
-            lines.append(f"| {p.method} | {p.seeds} | {step_text(p.hqs_plateau, p.last_step)} | "
+            lines.append(f"| {p.method} | {p.seeds} | {p.last_step} | {step_text(p.hqs_plateau, p.last_step)} | "
                          f"{step_text(p.hqs_plateau_latest, p.last_step)} | {num(p.final_hqs)} | "
                          f"{num(p.max_modes)} | {num(p.final_modes)} | {p.seeds_losing_modes}/{p.seeds} |")
         lines.append("")

@@ -43,12 +43,13 @@ def budget_figure(runs: Runs, dataset: str, refs: dict[str, dict]) -> str | None
 
 
 def plateau_table(items: list[Plateau], dataset: str) -> str:
-    head = ("method", "seeds", "HQS plateau (mean)", "HQS plateau (latest seed)", "final HQS", "max modes",
-            "final modes", "seeds losing modes")
+    head = ("method", "seeds", "last evaluation", "HQS plateau (mean)", "HQS plateau (latest seed)", "final HQS",
+            "max modes", "final modes", "seeds losing modes")
     out = ["<table><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr>"]
     for p in (p for p in items if p.dataset == dataset):
-        cells = (p.method, p.seeds, step_text(p.hqs_plateau, p.last_step), step_text(p.hqs_plateau_latest, p.last_step),
-                 num(p.final_hqs), num(p.max_modes), num(p.final_modes), f"{p.seeds_losing_modes}/{p.seeds}")
+        cells = (p.method, p.seeds, p.last_step, step_text(p.hqs_plateau, p.last_step),
+                 step_text(p.hqs_plateau_latest, p.last_step), num(p.final_hqs), num(p.max_modes),
+                 num(p.final_modes), f"{p.seeds_losing_modes}/{p.seeds}")
         out.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
     return "\n".join(out + ["</table>"])
 
