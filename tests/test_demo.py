@@ -22,3 +22,16 @@ def test_demo_rejects_unknown_presets_before_training(tmp_path, capsys):
     assert main(["demo", "--out", str(tmp_path), "--presets", "gan,nope"]) == 2
     assert "unknown preset 'nope'" in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()
+
+
+def test_demo_defaults_are_the_converged_setting():
+    """The CLI's defaults are demo.py's: ring8 at 10,000 steps, where the budget study shows DIWGAN settled."""
+    import inspect
+
+    from modegan import cli
+    from modegan.demo import DEMO_DATA, DEMO_PRESETS, DEMO_STEPS
+
+    params = inspect.signature(cli.demo).parameters
+    assert params["data"].default.default == DEMO_DATA == "ring8"
+    assert params["steps"].default.default == DEMO_STEPS >= 10_000
+    assert "gan" in DEMO_PRESETS and "diwgan" in DEMO_PRESETS

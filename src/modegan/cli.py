@@ -200,13 +200,13 @@ def lesson(
 @app.command()
 def demo(
     out: str = typer.Option("runs/demo", help="where the runs, results and report go"),
-    data: str = typer.Option("grid25", help="comma-separated datasets"),
-    steps: int = typer.Option(1500, help="generator steps per run"),
+    data: str = typer.Option("ring8", help="comma-separated datasets"),
+    steps: int = typer.Option(10_000, help="generator steps per run (default: where ring8 has converged)"),
     presets: str | None = typer.Option(None, help="comma-separated presets (default: the demo set)"),
     seeds: int = typer.Option(2, help="seeds per preset and dataset"),
     workers: int = typer.Option(2, help="runs trained at once, one process and one torch thread each"),
 ):
-    """`bench mog` on a small budget: the demo presets, a results table and report.html."""
+    """`bench mog` on a converged small setting (ring8, 10,000 steps): the demo presets, a table and report.html."""
     from modegan.bench.eta import Eta, duration_text
     from modegan.bench.mog import plan_mog
     from modegan.bench.results import cells, flagged, flags, metric_names, reference_value, references
