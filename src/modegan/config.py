@@ -146,7 +146,12 @@ class TrainConfig:
     hq_threshold: float = 3.0
     threads: int = 1  # torch CPU threads while training; tiny MLPs gain nothing from more, and lose under load
     plots: bool = True  # a PNG of samples over the real data at each evaluation
-    tensorboard: bool = False  # also log to runs/x/tensorboard (pip install 'modegan[tensorboard]')
+    tensorboard: bool = False  # the older spelling of tracker: tensorboard (kept; train.trackers)
+    # Also log losses, metrics and samples to an experiment tracker (modegan.train.trackers; pip install
+    # 'modegan[NAME]'): none | tensorboard | wandb (offline, RUN/wandb) | mlflow (file store RUN/mlruns)
+    tracker: Literal["none", "tensorboard", "wandb", "mlflow"] = "none"
+    tracker_uri: str | None = None  # mlflow only: the tracking URI (a directory, sqlite:///..., http://...)
+    log_every: int = 100  # steps between the tracker's loss/* points (means over those steps)
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps (modegan.device); auto: cuda if available, else cpu
     precision: Literal["fp32", "bf16"] = "fp32"  # bf16: autocast of image networks' forward passes (modegan.device)
     ema: float = 0.0  # decay β of a moving average of G's weights, evaluated and saved beside G; 0: none
@@ -204,6 +209,9 @@ UNUSED_OMITTED = {
     "train.ema": (lambda cfg: False, 0.0),
     "g_optim.schedule": (lambda cfg: False, "constant"),
     "d_optim.schedule": (lambda cfg: False, "constant"),
+    "train.tracker": (lambda cfg: False, "none"),
+    "train.tracker_uri": (lambda cfg: False, None),
+    "train.log_every": (lambda cfg: False, 100),
 }
 
 
@@ -211,6 +219,7 @@ POSITIVE_INTS = {
     "data.n_train", "model.z_dim", "model.g_width", "model.d_width", "loss.n_critic", "train.steps",
     "train.batch_size", "train.eval_every", "train.eval_samples", "train.threads", "weighting.topk_every",
     "diwgan.n_history", "diwgan.latent_dim", "diwgan.ae_steps", "scheme.pack", "train.feature_samples",
+    "train.log_every",
 }
 NON_NEGATIVE = {
     "model.g_depth", "model.d_depth", "loss.gp_weight", "train.ckpt_every", "g_optim.weight_decay",
@@ -447,6 +456,7 @@ def _validate_constraints(cfg: RunConfig) -> None:
 SEEDS = ("data.seed", "train.seed", "train.eval_seed")
 COUNT_RANGES = {  # key: (smallest, largest) allowed
     "train.steps": (1, lim.MAX_STEPS), "train.eval_every": (1, lim.MAX_STEPS), "train.ckpt_every": (0, lim.MAX_STEPS),
+    "train.log_every": (1, lim.MAX_STEPS),
     "diwgan.ae_steps": (1, lim.MAX_STEPS), "weighting.topk_every": (1, lim.MAX_STEPS),
     "model.g_depth": (0, lim.MAX_DEPTH), "model.d_depth": (0, lim.MAX_DEPTH), "loss.n_critic": (1, lim.MAX_N_CRITIC),
     "scheme.unroll": (0, lim.MAX_UNROLL), "train.threads": (1, lim.MAX_THREADS),
@@ -663,6 +673,12 @@ def _validate_meaning(cfg: RunConfig) -> None:
                            "batch statistics (Gulrajani et al. 2017, §4); allowed: model.d_norm=layer or none")
     if m.gp_d_norm != "layer" and not (m.arch == "dcgan" and lc.gp_weight > 0):
         raise ModeganError("model.gp_d_norm applies only to DCGAN discriminators with loss.gp_weight > 0")
+    t = cfg.train
+    if t.tensorboard and t.tracker not in ("none", "tensorboard"):
+        raise ModeganError(f"train.tensorboard=true is the older spelling of train.tracker=tensorboard and "
+                           f"contradicts train.tracker={t.tracker}; drop train.tensorboard")
+    if t.tracker_uri is not None and t.tracker != "mlflow":
+        raise ModeganError(f"train.tracker_uri applies to train.tracker=mlflow only (got train.tracker={t.tracker})")
     if cfg.train.precision != "fp32" and m.arch != "dcgan":
         raise ModeganError(f"train.precision={cfg.train.precision} applies to image runs (model.arch dcgan); toy MLPs "
                            "are bound by latency, not arithmetic, and train in fp32")

@@ -392,6 +392,8 @@ def _train_batch(seeds: list[_Seed], dataset: ToyDataset, overwrite: bool, progr
             for step in range(start + 1, tc.steps + 1):
                 out = batched_train_step(bp, train_set, tc.batch_size, train_weights)
                 sums.add(out)
+                for j, s in enumerate(seeds):
+                    s.rec.log_step(step, out, j)
                 finite = torch.isfinite(out["d_loss"]) & torch.isfinite(out["g_loss"])
                 if not bool(finite.all()):
                     write_off({j: TrainingDiverged(f"{', '.join(_non_finite(out, j))} became non-finite")

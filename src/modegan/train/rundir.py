@@ -7,6 +7,7 @@ generator.safetensors   the final generator weights, config in the metadata
 generator_ema.safetensors  the final EMA of the generator's weights (train.ema > 0), the same layout
 samples/step_*.png      generated samples over the real data at each evaluation
 summary.json      the final state: status, last metrics, wall time, versions
+tensorboard/, wandb/, mlruns/, tracker.json   the tracker's logs (train.tracker; `trackers`)
 .lock             held (flock) by the process training the run; holds its PID
 
 Every file is replaced atomically or appended line by line (`files`); readers check what they read and turn
@@ -18,6 +19,7 @@ checkpoint, so it is redone).
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import yaml
@@ -123,6 +125,12 @@ class RunDir:
             png.unlink()
         for name in FIT_FILES:  # else a built-in run written over a fit run would load as one
             (self.path / name).unlink(missing_ok=True)
+        from modegan.train.trackers import DIRS, STATE
+
+        (self.path / STATE).unlink(missing_ok=True)
+        for name in DIRS.values():  # the trackers' default logs: else the old run's curves mix with the new one's
+            if (self.path / name).is_dir():
+                shutil.rmtree(self.path / name)
 
     def write_config(self, cfg: RunConfig) -> None:
         _atomic_write_text(self.config, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
