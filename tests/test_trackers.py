@@ -240,3 +240,28 @@ def test_batched_seeds_log_what_each_seed_would_alone(tmp_path, tiny):
     for tag in ("loss/d_loss", "loss/g_loss", "metrics/modes"):
         assert [e.value for e in batched.Scalars(tag)] == pytest.approx([e.value for e in alone.Scalars(tag)],
                                                                         rel=1e-4, abs=1e-6)
+
+
+def test_fit_logs_the_users_networks_through_the_same_tracker(tmp_path):
+    pytest.importorskip("tensorboard")
+    import torch
+    from torch import nn
+
+    torch.manual_seed(0)
+    G = nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 2))
+    D = nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 1))
+    method = {"preset": "gan", "train": {"tracker": "tensorboard", "log_every": 5, "eval_every": 10,
+                                         "eval_samples": 100, "batch_size": 32}}
+    modegan.fit(G, D, torch.randn(500, 2), method, out=tmp_path / "f", steps=20, z_dim=2)
+    acc = tensorboard_events(tmp_path / "f")
+    assert [e.step for e in acc.Scalars("loss/g_loss")] == [5, 10, 15, 20]
+    assert [e.step for e in acc.Scalars("train/grad_norm_g")] == [10, 20]
+
+
+def test_a_tracker_that_cannot_open_is_one_line_and_the_run_says_failed(tmp_path, tiny):
+    pytest.importorskip("mlflow")
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(ModeganError, match=r"^train.tracker=mlflow: cannot open the tracker run \("):
+        modegan.train(tracked(tiny, "mlflow", tracker_uri=str(blocker / "store")), out=tmp_path / "r")
+    assert json.loads((tmp_path / "r" / "summary.json").read_text())["status"] == "failed"

@@ -42,8 +42,11 @@ class ModelConfig:
     """benchmarks.md §3: G 3x128, D 2x128, ReLU, no normalisation, z of dimension 2.
 
     Images use DCGAN networks (`arch` dcgan): z of dimension 100 and base widths 64, where g_width/d_width are
-    the DCGAN base widths (d_width = g_width / 4 is Stacked MNIST's "Unrolled setting"); depth, activation and
-    norm then do not apply (DCGAN fixes them). Unset values are resolved by `validate` from the data.
+    the DCGAN base widths (d_width = g_width / 4 is Stacked MNIST's "Unrolled setting"); depth and activation
+    then do not apply (DCGAN fixes them). g_norm/d_norm unset (None) mean the architecture's own: none for the
+    MLP (resolved to "none", as configs have always said); DCGAN's batch norm in G, and in D batch norm, or
+    gp_d_norm under a gradient penalty, or none with spectral norm (kept None: the config says "DCGAN's own").
+    Unset values are resolved by `validate` from the data.
     """
 
     arch: Literal["auto", "mlp", "dcgan"] = "auto"  # auto: mlp for toy data, dcgan for images
@@ -53,8 +56,8 @@ class ModelConfig:
     d_width: int | None = None  # mlp: 128; dcgan: 64
     d_depth: int = 2
     activation: Literal["relu", "leaky_relu", "tanh", "elu"] = "relu"
-    g_norm: Literal["none", "batch", "layer"] = "none"
-    d_norm: Literal["none", "batch", "layer"] = "none"
+    g_norm: Literal["none", "batch", "layer"] | None = None  # None: the architecture's own (above)
+    d_norm: Literal["none", "batch", "layer"] | None = None
     spectral_norm: bool = False  # on the discriminator
     # The DCGAN discriminator's normalisation when loss.gp_weight > 0, in place of its batch norm (Gulrajani
     # et al. 2017, §4): layer (their code's layer norm over C, H, W) or none
@@ -263,7 +266,8 @@ def _coerce(value: Any, tp: Any, path: str) -> Any:
     origin = typing.get_origin(tp)
     if origin in (Union, types.UnionType):
         args = typing.get_args(tp)
-        if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
+        literal = any(typing.get_origin(a) is Literal and value in typing.get_args(a) for a in args)
+        if value is None or (isinstance(value, str) and value.lower() in ("none", "null") and not literal):
             if type(None) in args:
                 return None
         errors = []
@@ -559,12 +563,12 @@ def resolve_defaults(cfg: RunConfig) -> RunConfig:
     m.arch = arch
     if image:
         _resolve_image_shape(d)
-        if m.g_norm != "none" or m.d_norm != "none":
-            raise ModeganError("model.g_norm/d_norm do not apply to DCGAN networks (BatchNorm built in; the "
-                               "discriminator's follows loss.gp_weight and model.spectral_norm)")
         if d.n_train is not None and d.name != "stacked-mnist":
             raise ModeganError(f"data.n_train applies to toy data and stacked-mnist; {d.name} trains on every image")
     dcgan = arch == "dcgan"
+    if not dcgan:  # the MLP's own normalisation is none, what every toy config has recorded
+        m.g_norm = m.g_norm if m.g_norm is not None else "none"
+        m.d_norm = m.d_norm if m.d_norm is not None else "none"
     m.z_dim = m.z_dim if m.z_dim is not None else (100 if dcgan else 2)
     m.g_width = m.g_width if m.g_width is not None else (64 if dcgan else 128)
     m.d_width = m.d_width if m.d_width is not None else (64 if dcgan else 128)
@@ -668,11 +672,17 @@ def _validate_meaning(cfg: RunConfig) -> None:
                            "the generator would answer a critic that the run never has")
     if not s.unroll and s.unroll_objective != "full":
         raise ModeganError("scheme.unroll_objective applies only with scheme.unroll > 0")
-    if lc.gp_weight > 0 and m.arch == "mlp" and m.d_norm == "batch":
+    if lc.gp_weight > 0 and m.d_norm == "batch":
         raise ModeganError("loss.gp_weight > 0 with model.d_norm=batch: the per-sample penalty is wrong through "
                            "batch statistics (Gulrajani et al. 2017, §4); allowed: model.d_norm=layer or none")
     if m.gp_d_norm != "layer" and not (m.arch == "dcgan" and lc.gp_weight > 0):
         raise ModeganError("model.gp_d_norm applies only to DCGAN discriminators with loss.gp_weight > 0")
+    if m.gp_d_norm != "layer" and m.d_norm is not None:
+        raise ModeganError(f"model.gp_d_norm={m.gp_d_norm} with model.d_norm={m.d_norm}: gp_d_norm replaces "
+                           "DCGAN's own batch norm only when model.d_norm is unset; set one of them")
+    if m.arch == "dcgan" and s.veegan and m.d_norm is not None:
+        raise ModeganError("model.d_norm with scheme.veegan on images: the convolutional joint discriminator "
+                           "has its own normalisation; leave model.d_norm unset")
     t = cfg.train
     if t.tensorboard and t.tracker not in ("none", "tensorboard"):
         raise ModeganError(f"train.tensorboard=true is the older spelling of train.tracker=tensorboard and "

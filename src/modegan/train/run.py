@@ -204,9 +204,13 @@ class Recorder:
         self.label = f"{cfg.preset or 'custom'} on {cfg.data.name}"
         self.last_ckpt, self.last_record = start, None
         self.t0 = time.perf_counter() - elapsed0
+        self.step_sums, self.status, self.tracker = LossSums(), "failed", None
         run.write_summary({**self.base, "status": "running", "step": start, "steps": cfg.train.steps})
-        self.tracker = open_tracker(run.path, cfg, start)
-        self.step_sums, self.status = LossSums(), "failed"
+        try:
+            self.tracker = open_tracker(run.path, cfg, start)
+        except ModeganError as e:
+            self.failed(start, e)
+            raise
 
     def log_step(self, step: int, losses: dict[str, torch.Tensor], seed: int | None = None) -> None:
         """Add a step's losses (seed `seed` of stacked ones); every train.log_every steps, log their means."""

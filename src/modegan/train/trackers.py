@@ -82,7 +82,13 @@ def open_tracker(run_path: Path, cfg, start: int) -> Tracker | None:
     if name == "none":
         return None
     check_tracker(cfg.train)
-    return BACKENDS[name](Path(run_path), cfg, start)
+    try:
+        return BACKENDS[name](Path(run_path), cfg, start)
+    except ModeganError:
+        raise
+    except Exception as e:  # noqa: BLE001 - e.g. an MLflow store that cannot be opened: one line, not a traceback
+        first = (str(e).strip().splitlines() or [""])[0][:300]
+        raise ModeganError(f"train.tracker={name}: cannot open the tracker run ({type(e).__name__}: {first})") from None
 
 
 def scalars(record: dict) -> dict[str, float]:
