@@ -2,7 +2,6 @@
 backend's own reader; resume; a missing extra; the batched trainer's logs."""
 
 import json
-import struct
 import sys
 
 import pytest
@@ -99,33 +98,16 @@ def test_overwrite_clears_the_old_runs_tracker_logs(tmp_path, tiny):
 
 
 def wandb_history(run_dir, record_type="history"):
-    """The history rows (or the records of another type) of an offline wandb run, read from its .wandb file (a
-    LevelDB-style log of protobuf records, 32 KiB blocks, 7-byte headers: CRC32, length, piece type) with wandb's
-    own protobuf classes."""
+    """The history rows (or the records of another type) of an offline wandb run, from its .wandb file."""
     pytest.importorskip("wandb")
-    from wandb.proto import wandb_internal_pb2
+    from modegan.train.trackers import wandb_records
 
     (path,) = run_dir.glob("run-*.wandb")
-    data, rows, pos, buf = path.read_bytes(), [], 7, b""
-    assert data[:4] == b":W&B"
-    while pos + 7 <= len(data):
-        if 32768 - pos % 32768 < 7:  # a block's tail too short for a header is padding
-            pos += 32768 - pos % 32768
-            continue
-        _, n, piece = struct.unpack("<IHB", data[pos:pos + 7])
-        if piece == 0:
-            break
-        buf, pos = buf + data[pos + 7:pos + 7 + n], pos + 7 + n
-        if piece in (1, 4):  # a full record, or the last piece of one
-            record = wandb_internal_pb2.Record()
-            record.ParseFromString(buf)
-            buf = b""
-            if record.WhichOneof("record_type") == record_type != "history":
-                rows.append(getattr(record, record_type))
-            elif record.WhichOneof("record_type") == record_type:
-                rows.append({item.key or "/".join(item.nested_key): json.loads(item.value_json)
-                             for item in record.history.item})
-    return rows
+    records = [r for r in wandb_records(path) if r.WhichOneof("record_type") == record_type]
+    if record_type != "history":
+        return [getattr(r, record_type) for r in records]
+    return [{item.key or "/".join(item.nested_key): json.loads(item.value_json) for item in r.history.item}
+            for r in records]
 
 
 def steps_of(rows, key):

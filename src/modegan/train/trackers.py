@@ -28,6 +28,8 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import struct
+import time
 from pathlib import Path
 from typing import Protocol
 
@@ -197,7 +199,51 @@ class WandbTracker:
         self.run.log({tag: self.wandb.Image(str(png))}, step=step)
 
     def close(self, status: str = "finished") -> None:
+        log = Path(self.run.dir).parent / f"run-{self.run.id}.wandb"
         self.run.finish(exit_code=WANDB_EXIT.get(status, 1))
+        # finish() returns once wandb's service has the exit record; the service writes the file after. Wait
+        # (at most WANDB_FLUSH_S) until the file ends with it, so what the run logged is on disk when train returns.
+        deadline = time.monotonic() + WANDB_FLUSH_S
+        while time.monotonic() < deadline:
+            records = wandb_records(log)
+            if records and records[-1].WhichOneof("record_type") == "exit":
+                return
+            time.sleep(0.05)
+
+
+WANDB_FLUSH_S = 30.0
+WANDB_BLOCK, WANDB_HEADER = 32768, 7
+
+
+def wandb_records(path: Path) -> list:
+    """The records of an offline W&B run's transaction log (RUN/wandb/offline-run-*/run-ID.wandb), parsed with
+    wandb's protobuf classes: a 7-byte file header (":W&B", magic, version), then LevelDB-style 32 KiB blocks
+    of records with 7-byte headers (CRC32, length, piece type: 1 full, 2 first, 3 middle, 4 last). A record
+    cut short (the service still writing) ends the list."""
+    from wandb.proto import wandb_internal_pb2
+
+    try:
+        data = Path(path).read_bytes()
+    except OSError:
+        return []
+    if data[:4] != b":W&B":
+        return []
+    out, pos, buf = [], WANDB_HEADER, b""
+    while pos + WANDB_HEADER <= len(data):
+        left = WANDB_BLOCK - pos % WANDB_BLOCK
+        if left < WANDB_HEADER:  # a block's tail too short for a header is padding
+            pos += left
+            continue
+        _, n, piece = struct.unpack("<IHB", data[pos:pos + WANDB_HEADER])
+        if piece == 0 or pos + WANDB_HEADER + n > len(data):
+            break
+        buf, pos = buf + data[pos + WANDB_HEADER:pos + WANDB_HEADER + n], pos + WANDB_HEADER + n
+        if piece in (1, 4):
+            record = wandb_internal_pb2.Record()
+            record.ParseFromString(buf)
+            out.append(record)
+            buf = b""
+    return out
 
 
 def _mlflow():
