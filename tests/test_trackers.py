@@ -247,3 +247,21 @@ def test_a_tracker_that_cannot_open_is_one_line_and_the_run_says_failed(tmp_path
     with pytest.raises(ModeganError, match=r"^train.tracker=mlflow: cannot open the tracker run \("):
         modegan.train(tracked(tiny, "mlflow", tracker_uri=str(blocker / "store")), out=tmp_path / "r")
     assert json.loads((tmp_path / "r" / "summary.json").read_text())["status"] == "failed"
+
+
+def test_every_session_is_listed_when_a_resume_is_interrupted_again(tmp_path, tiny, monkeypatch):
+    pytest.importorskip("mlflow")
+    cfg, out = tracked(tiny, "mlflow"), tmp_path / "r"
+    with monkeypatch.context() as m:
+        interrupt_at(m, 35)  # checkpoint at 20
+        with pytest.raises(KeyboardInterrupt):
+            modegan.train(cfg, out=out)
+    with monkeypatch.context() as m:
+        interrupt_at(m, 5)  # step 25 of the resume: still before the next checkpoint
+        with pytest.raises(KeyboardInterrupt):
+            modegan.train(resume=out)
+    modegan.train(resume=out)
+    client, runs = mlflow_runs(out)
+    assert [r.info.status for r in runs] == ["KILLED", "KILLED", "FINISHED"]
+    assert [r.data.tags.get("mlflow.parentRunId") for r in runs] == [None, runs[0].info.run_id, runs[0].info.run_id]
+    assert [m.step for m in client.get_metric_history(runs[2].info.run_id, "loss/d_loss")] == [30, 40]

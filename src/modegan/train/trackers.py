@@ -110,7 +110,8 @@ def run_name(run_path: Path, start: int) -> str:
 
 
 class TrackerState:
-    """RUN/tracker.json: the backend and the tracker runs this directory has logged to, oldest first."""
+    """RUN/tracker.json: the backend and every tracker run this directory has logged to, oldest first (one a
+    training session: the first, then one a resume; `--overwrite` removes the file with the run)."""
 
     def __init__(self, run_path: Path, backend: str):
         self.path, self.backend = Path(run_path) / STATE, backend
@@ -129,7 +130,6 @@ class TrackerState:
     def add(self, run_id: str, start: int, **more) -> None:
         from modegan.train.files import atomic_write
 
-        self.runs = [r for r in self.runs if r.get("from_step", 0) < start] if start else []
         self.runs.append({"id": run_id, "from_step": start, **more})
         atomic_write(self.path, json.dumps({"backend": self.backend, "runs": self.runs}, indent=1).encode())
 
@@ -146,7 +146,7 @@ class TensorBoardTracker:
     def __init__(self, run_path: Path, cfg, start: int):
         from torch.utils.tensorboard import SummaryWriter
 
-        self.writer = SummaryWriter(str(run_path / DIRS["tensorboard"]), purge_step=start + 1 if start else None)
+        self.writer = SummaryWriter(str(run_path / DIRS["tensorboard"]), purge_step=start + 1)
 
     def log_scalars(self, values: dict[str, float], step: int) -> None:
         for k, v in values.items():
@@ -171,7 +171,7 @@ class WandbTracker:
 
         self.wandb = wandb
         state = TrackerState(run_path, "wandb")
-        first = state.first() if start else None
+        first = state.first()  # an earlier session of this directory, if any
         run_id = secrets.token_hex(4)
         settings = wandb.Settings(mode="offline", console="off", x_disable_stats=True, x_disable_meta=True,
                                   x_disable_machine_info=True, x_save_requirements=False, disable_git=True,
@@ -279,7 +279,7 @@ class MlflowTracker:
         exp = self.client.get_experiment_by_name(name)
         exp_id = exp.experiment_id if exp is not None else self.client.create_experiment(name)
         state = TrackerState(run_path, "mlflow")
-        first = state.first() if start else None
+        first = state.first()  # an earlier session of this directory, if any
         tags = {"modegan.run_dir": str(Path(run_path).resolve()), "modegan.resumed_from_step": str(start)}
         if first is not None:
             tags["mlflow.parentRunId"] = first["id"]
