@@ -211,7 +211,7 @@ class WandbTracker:
             time.sleep(0.05)
 
 
-WANDB_FLUSH_S = 30.0
+WANDB_FLUSH_S = 60.0  # a bound, not a delay: the file usually ends with the exit record within milliseconds
 WANDB_BLOCK, WANDB_HEADER = 32768, 7
 
 
