@@ -11,7 +11,7 @@ $(BIN)/python:
 $(STAMP): $(BIN)/python pyproject.toml constraints.txt
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -c constraints.txt torch==2.13.0
-	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev,ray]'
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev,ray,tensorboard,wandb,mlflow]'
 	touch $(STAMP)
 
 install: $(STAMP)

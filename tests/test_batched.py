@@ -29,6 +29,10 @@ VARIANTS = {  # settings of the batched methods beyond their presets
     "unrolled rmsprop n_critic 2": ("unrolled", {"loss": {"n_critic": 2},
                                                  "d_optim": {"name": "rmsprop", "lr": 1e-3, "momentum": 0.5}}),
     "diwgan ema kmeans": ("diwgan", {"diwgan": {"ema": True, "targets": "kmeans", "n_targets": 20}}),
+    "gan train.ema, linear and cosine schedules": ("gan", {"train": {"ema": 0.9}, "g_optim": {"schedule": "linear"},
+                                                           "d_optim": {"schedule": "cosine"}}),
+    "veegan train.ema, F on g_optim's schedule": ("veegan", {"train": {"ema": 0.8},
+                                                             "g_optim": {"schedule": "cosine"}}),
 }
 
 
@@ -182,3 +186,21 @@ def test_a_penalty_weight_sweep_may_not_mix_zero_and_positive(tmp_path):
     cfgs[1].loss.gp_weight = 0.0
     with pytest.raises(ModeganError, match="gp_weight must be > 0 for every config or for none"):
         train_seeds(cfgs, [tmp_path / f"bat{s}" for s in SEEDS])
+
+
+def test_ema_and_schedules_batch(tmp_path):
+    """The EMA of G and the learning-rate schedules train stacked (no fallback), and equal separate runs."""
+    cfgs = configs(*VARIANTS["gan train.ema, linear and cosine schedules"])
+    assert batch_unsupported(cfgs[0]) is None
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a fallback to one-by-one would warn
+        train_seeds(cfgs[:2], [tmp_path / "bat0", tmp_path / "bat1"])
+    sep = modegan.train(cfgs[1], out=tmp_path / "sep1")
+    lines = metrics_lines(tmp_path / "bat1")
+    assert all("metrics_ema" in r for r in lines) and lines[-1]["metrics_ema"] != lines[-1]["metrics"]
+    assert_close(metrics_lines(tmp_path / "sep1"), lines)
+    assert_close(sep["metrics_ema"], json.loads((tmp_path / "bat1" / "summary.json").read_text())["metrics_ema"])
+    assert_close(dict(modegan.load(tmp_path / "sep1", ema=True).state_dict()),
+                 dict(modegan.load(tmp_path / "bat1", ema=True).state_dict()))

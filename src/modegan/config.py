@@ -42,8 +42,11 @@ class ModelConfig:
     """benchmarks.md §3: G 3x128, D 2x128, ReLU, no normalisation, z of dimension 2.
 
     Images use DCGAN networks (`arch` dcgan): z of dimension 100 and base widths 64, where g_width/d_width are
-    the DCGAN base widths (d_width = g_width / 4 is Stacked MNIST's "Unrolled setting"); depth, activation and
-    norm then do not apply (DCGAN fixes them). Unset values are resolved by `validate` from the data.
+    the DCGAN base widths (d_width = g_width / 4 is Stacked MNIST's "Unrolled setting"); depth and activation
+    then do not apply (DCGAN fixes them). g_norm/d_norm unset (None) mean the architecture's own: none for the
+    MLP (resolved to "none", as configs have always said); DCGAN's batch norm in G, and in D batch norm, or
+    gp_d_norm under a gradient penalty, or none with spectral norm (kept None: the config says "DCGAN's own").
+    Unset values are resolved by `validate` from the data.
     """
 
     arch: Literal["auto", "mlp", "dcgan"] = "auto"  # auto: mlp for toy data, dcgan for images
@@ -53,8 +56,8 @@ class ModelConfig:
     d_width: int | None = None  # mlp: 128; dcgan: 64
     d_depth: int = 2
     activation: Literal["relu", "leaky_relu", "tanh", "elu"] = "relu"
-    g_norm: Literal["none", "batch", "layer"] = "none"
-    d_norm: Literal["none", "batch", "layer"] = "none"
+    g_norm: Literal["none", "batch", "layer"] | None = None  # None: the architecture's own (above)
+    d_norm: Literal["none", "batch", "layer"] | None = None
     spectral_norm: bool = False  # on the discriminator
     # The DCGAN discriminator's normalisation when loss.gp_weight > 0, in place of its batch norm (Gulrajani
     # et al. 2017, §4): layer (their code's layer norm over C, H, W) or none
@@ -146,7 +149,12 @@ class TrainConfig:
     hq_threshold: float = 3.0
     threads: int = 1  # torch CPU threads while training; tiny MLPs gain nothing from more, and lose under load
     plots: bool = True  # a PNG of samples over the real data at each evaluation
-    tensorboard: bool = False  # also log to runs/x/tensorboard (pip install 'modegan[tensorboard]')
+    tensorboard: bool = False  # the older spelling of tracker: tensorboard (kept; train.trackers)
+    # Also log losses, metrics and samples to an experiment tracker (modegan.train.trackers; pip install
+    # 'modegan[NAME]'): none | tensorboard | wandb (offline, RUN/wandb) | mlflow (file store RUN/mlruns)
+    tracker: Literal["none", "tensorboard", "wandb", "mlflow"] = "none"
+    tracker_uri: str | None = None  # mlflow only: the tracking URI (a directory, sqlite:///..., http://...)
+    log_every: int = 100  # steps between the tracker's loss/* points (means over those steps)
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps (modegan.device); auto: cuda if available, else cpu
     precision: Literal["fp32", "bf16"] = "fp32"  # bf16: autocast of image networks' forward passes (modegan.device)
     ema: float = 0.0  # decay β of a moving average of G's weights, evaluated and saved beside G; 0: none
@@ -204,6 +212,9 @@ UNUSED_OMITTED = {
     "train.ema": (lambda cfg: False, 0.0),
     "g_optim.schedule": (lambda cfg: False, "constant"),
     "d_optim.schedule": (lambda cfg: False, "constant"),
+    "train.tracker": (lambda cfg: False, "none"),
+    "train.tracker_uri": (lambda cfg: False, None),
+    "train.log_every": (lambda cfg: False, 100),
 }
 
 
@@ -211,6 +222,7 @@ POSITIVE_INTS = {
     "data.n_train", "model.z_dim", "model.g_width", "model.d_width", "loss.n_critic", "train.steps",
     "train.batch_size", "train.eval_every", "train.eval_samples", "train.threads", "weighting.topk_every",
     "diwgan.n_history", "diwgan.latent_dim", "diwgan.ae_steps", "scheme.pack", "train.feature_samples",
+    "train.log_every",
 }
 NON_NEGATIVE = {
     "model.g_depth", "model.d_depth", "loss.gp_weight", "train.ckpt_every", "g_optim.weight_decay",
@@ -254,7 +266,8 @@ def _coerce(value: Any, tp: Any, path: str) -> Any:
     origin = typing.get_origin(tp)
     if origin in (Union, types.UnionType):
         args = typing.get_args(tp)
-        if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
+        literal = any(typing.get_origin(a) is Literal and value in typing.get_args(a) for a in args)
+        if value is None or (isinstance(value, str) and value.lower() in ("none", "null") and not literal):
             if type(None) in args:
                 return None
         errors = []
@@ -447,6 +460,7 @@ def _validate_constraints(cfg: RunConfig) -> None:
 SEEDS = ("data.seed", "train.seed", "train.eval_seed")
 COUNT_RANGES = {  # key: (smallest, largest) allowed
     "train.steps": (1, lim.MAX_STEPS), "train.eval_every": (1, lim.MAX_STEPS), "train.ckpt_every": (0, lim.MAX_STEPS),
+    "train.log_every": (1, lim.MAX_STEPS),
     "diwgan.ae_steps": (1, lim.MAX_STEPS), "weighting.topk_every": (1, lim.MAX_STEPS),
     "model.g_depth": (0, lim.MAX_DEPTH), "model.d_depth": (0, lim.MAX_DEPTH), "loss.n_critic": (1, lim.MAX_N_CRITIC),
     "scheme.unroll": (0, lim.MAX_UNROLL), "train.threads": (1, lim.MAX_THREADS),
@@ -549,12 +563,12 @@ def resolve_defaults(cfg: RunConfig) -> RunConfig:
     m.arch = arch
     if image:
         _resolve_image_shape(d)
-        if m.g_norm != "none" or m.d_norm != "none":
-            raise ModeganError("model.g_norm/d_norm do not apply to DCGAN networks (BatchNorm built in; the "
-                               "discriminator's follows loss.gp_weight and model.spectral_norm)")
         if d.n_train is not None and d.name != "stacked-mnist":
             raise ModeganError(f"data.n_train applies to toy data and stacked-mnist; {d.name} trains on every image")
     dcgan = arch == "dcgan"
+    if not dcgan:  # the MLP's own normalisation is none, what every toy config has recorded
+        m.g_norm = m.g_norm if m.g_norm is not None else "none"
+        m.d_norm = m.d_norm if m.d_norm is not None else "none"
     m.z_dim = m.z_dim if m.z_dim is not None else (100 if dcgan else 2)
     m.g_width = m.g_width if m.g_width is not None else (64 if dcgan else 128)
     m.d_width = m.d_width if m.d_width is not None else (64 if dcgan else 128)
@@ -658,11 +672,23 @@ def _validate_meaning(cfg: RunConfig) -> None:
                            "the generator would answer a critic that the run never has")
     if not s.unroll and s.unroll_objective != "full":
         raise ModeganError("scheme.unroll_objective applies only with scheme.unroll > 0")
-    if lc.gp_weight > 0 and m.arch == "mlp" and m.d_norm == "batch":
+    if lc.gp_weight > 0 and m.d_norm == "batch":
         raise ModeganError("loss.gp_weight > 0 with model.d_norm=batch: the per-sample penalty is wrong through "
                            "batch statistics (Gulrajani et al. 2017, §4); allowed: model.d_norm=layer or none")
     if m.gp_d_norm != "layer" and not (m.arch == "dcgan" and lc.gp_weight > 0):
         raise ModeganError("model.gp_d_norm applies only to DCGAN discriminators with loss.gp_weight > 0")
+    if m.gp_d_norm != "layer" and m.d_norm is not None:
+        raise ModeganError(f"model.gp_d_norm={m.gp_d_norm} with model.d_norm={m.d_norm}: gp_d_norm replaces "
+                           "DCGAN's own batch norm only when model.d_norm is unset; set one of them")
+    if m.arch == "dcgan" and s.veegan and m.d_norm is not None:
+        raise ModeganError("model.d_norm with scheme.veegan on images: the convolutional joint discriminator "
+                           "has its own normalisation; leave model.d_norm unset")
+    t = cfg.train
+    if t.tensorboard and t.tracker not in ("none", "tensorboard"):
+        raise ModeganError(f"train.tensorboard=true is the older spelling of train.tracker=tensorboard and "
+                           f"contradicts train.tracker={t.tracker}; drop train.tensorboard")
+    if t.tracker_uri is not None and t.tracker != "mlflow":
+        raise ModeganError(f"train.tracker_uri applies to train.tracker=mlflow only (got train.tracker={t.tracker})")
     if cfg.train.precision != "fp32" and m.arch != "dcgan":
         raise ModeganError(f"train.precision={cfg.train.precision} applies to image runs (model.arch dcgan); toy MLPs "
                            "are bound by latency, not arithmetic, and train in fp32")

@@ -50,30 +50,40 @@ def dcgan_init_(module: nn.Module, generator: torch.Generator | None = None) -> 
     return module
 
 
-def _up(i: int, o: int, k: int, s: int, p: int) -> list[nn.Module]:
-    return [nn.ConvTranspose2d(i, o, k, s, p, bias=False), nn.BatchNorm2d(o), nn.ReLU(True)]
-
-
 D_NORMS = ("batch", "layer", "none")
+NORMS = D_NORMS
+
+
+def _norm_layer(norm: str, o: int) -> list[nn.Module]:
+    if norm == "batch":
+        return [nn.BatchNorm2d(o)]
+    if norm == "layer":
+        return [nn.GroupNorm(1, o, eps=1e-5)]  # one group: each sample's C, H, W; per-channel affine
+    return []
+
+
+def _up(i: int, o: int, k: int, s: int, p: int, norm: str = "batch") -> list[nn.Module]:
+    return [nn.ConvTranspose2d(i, o, k, s, p, bias=norm == "none"), *_norm_layer(norm, o), nn.ReLU(True)]
 
 
 def _down(i: int, o: int, k: int, s: int, p: int, norm: str = "batch") -> list[nn.Module]:
-    layers: list[nn.Module] = [nn.Conv2d(i, o, k, s, p, bias=norm == "none")]
-    if norm == "batch":
-        layers.append(nn.BatchNorm2d(o))
-    elif norm == "layer":
-        layers.append(nn.GroupNorm(1, o, eps=1e-5))  # one group: each sample's C, H, W; per-channel affine
-    return [*layers, nn.LeakyReLU(0.2, True)]
+    return [nn.Conv2d(i, o, k, s, p, bias=norm == "none"), *_norm_layer(norm, o), nn.LeakyReLU(0.2, True)]
 
 
 class DCGANGenerator(GaussianPrior, nn.Module):
-    """z ~ N(0, I_{z_dim}) → an image (N, channels, size, size) in [-1, 1]."""
+    """z ~ N(0, I_{z_dim}) → an image (N, channels, size, size) in [-1, 1].
+
+    `norm` normalises every transposed conv but the last: batch (DCGAN's), layer (`nn.GroupNorm(1, C)`, as the
+    critic's) or none (the convs then carry biases)."""
 
     def __init__(
         self, size: int = 28, channels: int = 1, z_dim: int = Z_DIM, width: int = 64,
-        generator: torch.Generator | None = None,
+        generator: torch.Generator | None = None, norm: str = "batch",
     ):
         super().__init__()
+        if norm not in NORMS:
+            raise ModeganError(f"DCGAN generator norm {norm!r} is not allowed; allowed: {', '.join(NORMS)}")
+        self.norm = norm
         self.size, self.channels = _check_size(size), _check_count(channels, "image channels")
         self.z_dim, self.width = _check_count(z_dim, "z_dim"), _check_count(width, "generator width")
         w = self.width
@@ -82,7 +92,7 @@ class DCGANGenerator(GaussianPrior, nn.Module):
         else:  # 1 → 4 → 8 → 16 → 32
             first, second = (4, 1, 0), (4, 2, 1)
         self.net = nn.Sequential(
-            *_up(self.z_dim, 4 * w, *first), *_up(4 * w, 2 * w, *second), *_up(2 * w, w, 4, 2, 1),
+            *_up(self.z_dim, 4 * w, *first, norm), *_up(4 * w, 2 * w, *second, norm), *_up(2 * w, w, 4, 2, 1, norm),
             nn.ConvTranspose2d(w, self.channels, 4, 2, 1), nn.Tanh(),
         )
         dcgan_init_(self, generator)

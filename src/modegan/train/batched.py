@@ -12,6 +12,9 @@ all of them, while every seed stays exactly its own run:
 - losses: a per-seed mean (or weighted mean) over the batch, summed over seeds, so each seed's gradient
   is its separate-run gradient; the critic's outputs for one seed depend only on its own inputs, so the
   gradient penalty's input gradients are per seed too; weight clipping is elementwise;
+- EMA and schedules: the moving average of G (train.ema) is a stacked copy of G updated by the same
+  elementwise lerp, so each seed's slice is its own average; a schedule's rate depends on the step alone,
+  which every seed shares, so one rate for the stacked optimiser is every seed's (`steps.after_generator_step`);
 - the update schemes: the functions of `steps` run on the stacked parts (same field names), so Unrolled
   GAN's K differentiable D steps run on the stacked D with its stacked optimiser state (per seed, since the
   rules are elementwise), VEEGAN's F and joint D are stacked like G and D, and DIWGAN keeps each seed's own
@@ -60,7 +63,9 @@ from modegan.train.run import (
     training_data,
 )
 from modegan.train.rundir import RunDir
+from modegan.train.schedules import set_rates_
 from modegan.train.steps import (
+    after_generator_step,
     batch_indices,
     critic_loss,
     diwgan_head_start,
@@ -83,10 +88,6 @@ def batch_unsupported(cfg: RunConfig) -> str | None:
         return "model.spectral_norm: per-seed power iterations are not stacked"
     if "distance" in (*cfg.weighting.gen, *cfg.weighting.disc_fake):
         return "weighting distance: per-seed nearest-real distances are not stacked"
-    if cfg.train.ema > 0:
-        return "train.ema: the stacked trainer keeps no moving average of G"
-    if cfg.g_optim.schedule != "constant" or cfg.d_optim.schedule != "constant":
-        return "g_optim/d_optim.schedule: the stacked trainer keeps constant learning rates"
     return registered_unsupported(cfg)
 
 
@@ -178,6 +179,7 @@ class BatchedParts:
     f_opt: torch.optim.Optimizer | None = None
     step: int = 0
     gp_weights: Tensor | None = None  # (S,): each seed's loss.gp_weight
+    G_ema: BatchedGenerator | None = None  # train.ema > 0: the seeds' moving averages of G, stacked
 
     @property
     def rng(self) -> list[torch.Generator]:
@@ -199,9 +201,15 @@ class BatchedParts:
             opt.load_state_dict(stack_optimizer_states([p.optimizers()[k].state_dict() for p in seeds]))
         diwgan = SeedwiseDiwgan([p.diwgan for p in seeds]) if first.diwgan is not None else None
         gp_weights = _per_seed(nets["D"], [p.cfg.loss.gp_weight for p in seeds])
-        return cls(G=nets["G"], D=nets["D"], F=nets.get("F"), g_opt=opts["G"], d_opt=opts["D"], f_opt=opts.get("F"),
-                   loss=first.loss, cfg=cfg, rngs=[p.rng for p in seeds], weighting=build_weighting(cfg),
-                   diwgan=diwgan, step=first.step, gp_weights=gp_weights)
+        G_ema = None
+        if first.G_ema is not None:
+            G_ema = stack_nets([p.G_ema for p in seeds])
+            G_ema.requires_grad_(False)
+        out = cls(G=nets["G"], D=nets["D"], F=nets.get("F"), g_opt=opts["G"], d_opt=opts["D"], f_opt=opts.get("F"),
+                  loss=first.loss, cfg=cfg, rngs=[p.rng for p in seeds], weighting=build_weighting(cfg),
+                  diwgan=diwgan, step=first.step, gp_weights=gp_weights, G_ema=G_ema)
+        set_rates_(out)  # the schedules' rates at this step, as `restore` sets them on each seed's optimisers
+        return out
 
     def unstack_into(self, i: int, p: Parts) -> None:
         """Seed i's networks, gradients, optimiser states and step into its unstacked Parts (its DIWGAN state
@@ -210,6 +218,8 @@ class BatchedParts:
         for k, net in self.nets().items():
             net.unstack_into(i, p.modules()[k])
             theirs[k].load_state_dict(unstack_optimizer_state(mine[k].state_dict(), i))
+        if self.G_ema is not None:
+            self.G_ema.unstack_into(i, p.G_ema)
         p.step = self.step
 
 
@@ -247,7 +257,7 @@ def batched_train_step(p: BatchedParts, train: Tensor, batch_size: int, weights:
         real = train[idx]
         out = batched_discriminator_step(p, real, None if weights is None else weights[idx])
     out.update(generator_step(p, batch_size, real, early))
-    p.step += 1
+    after_generator_step(p)  # the step count, the EMA of G and the schedules' rates, as one run's
     return out
 
 
@@ -392,6 +402,8 @@ def _train_batch(seeds: list[_Seed], dataset: ToyDataset, overwrite: bool, progr
             for step in range(start + 1, tc.steps + 1):
                 out = batched_train_step(bp, train_set, tc.batch_size, train_weights)
                 sums.add(out)
+                for j, s in enumerate(seeds):
+                    s.rec.log_step(step, out, j)
                 finite = torch.isfinite(out["d_loss"]) & torch.isfinite(out["g_loss"])
                 if not bool(finite.all()):
                     write_off({j: TrainingDiverged(f"{', '.join(_non_finite(out, j))} became non-finite")
@@ -424,7 +436,7 @@ def _train_batch(seeds: list[_Seed], dataset: ToyDataset, overwrite: bool, progr
         for s in everyone:
             s.rec.close()
     for s in seeds:  # the last evaluation (always at the final step) unstacked their generators
-        results[s.index] = s.rec.finish(s.parts.G)
+        results[s.index] = s.rec.finish(s.parts.G, s.parts.G_ema)
     return results
 
 

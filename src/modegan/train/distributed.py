@@ -486,6 +486,8 @@ def _train_ranks(world: World, config, *, out, resume, steps, overwrite, progres
                     with placement.autocast():
                         out_t = average_losses(sharded_train_step(parts, train_set, world), world)
                     sums.add(out_t)
+                    if rec is not None:
+                        rec.log_step(step, out_t)
                     check_finite(out_t, 1)  # every step: the losses were just all-reduced anyway
                     if step % 25 == 0:
                         bar.update(step)

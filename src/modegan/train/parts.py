@@ -72,15 +72,18 @@ def build_generator(cfg: RunConfig, data_dim: int) -> MLPGenerator | DCGANGenera
     m = cfg.model
     if m.arch == "dcgan":
         c, size = image_shape(cfg)
-        return DCGANGenerator(size, c, m.z_dim, width=m.g_width)
+        return DCGANGenerator(size, c, m.z_dim, width=m.g_width, norm=m.g_norm or "batch")  # None: DCGAN's own
     return MLPGenerator(
         m.z_dim, data_dim, width=m.g_width, depth=m.g_depth, activation=m.activation, norm=m.g_norm
     )
 
 
 def dcgan_d_norm(cfg: RunConfig) -> str:
-    """DCGAN's batch norm, except under a gradient penalty (Gulrajani et al. 2017, §4): model.gp_d_norm;
-    with spectral norm and no penalty: none, as Miyato et al. 2018's spectrally normalised CNN critics."""
+    """model.d_norm when set; unset, DCGAN's own: batch norm, except under a gradient penalty (Gulrajani et al.
+    2017, §4): model.gp_d_norm; with spectral norm and no penalty: none, as Miyato et al. 2018's spectrally
+    normalised CNN critics."""
+    if cfg.model.d_norm is not None:
+        return cfg.model.d_norm
     if cfg.loss.gp_weight > 0:
         return cfg.model.gp_d_norm
     return "none" if cfg.model.spectral_norm else "batch"

@@ -31,6 +31,7 @@ from modegan.train.files import atomic_write, atomic_write_with, run_lock, tmp_p
 from modegan.train.parts import Parts, attach_diwgan, build_parts
 from modegan.train.rundir import RunDir
 from modegan.train.steps import grad_norm, train_step
+from modegan.train.trackers import check_tracker, open_tracker, scalars
 
 
 class TrainingDiverged(ModeganError):
@@ -38,16 +39,18 @@ class TrainingDiverged(ModeganError):
 
 
 LOCATION_KEYS = (("data", "dir"), ("train", "classifier"), ("train", "device"))
+TRACKING_KEYS = (("train", "tracker"), ("train", "tracker_uri"), ("train", "log_every"))  # what is logged where
 SAMPLE_CHUNK = 1_000
 GRID_IMAGES = 64
 
 
 def config_hash(cfg: RunConfig) -> str:
-    """Hash of the resolved config, without where files live (data.dir, train.classifier) and where it trains
-    (train.device): the data and the classifier are identified by the checksums that the summary and every
-    metric's protocol record, and the device by the summary."""
+    """Hash of the resolved config, without where files live (data.dir, train.classifier), where it trains
+    (train.device) and which tracker it logs to (train.tracker, tracker_uri, log_every): the data and the
+    classifier are identified by the checksums that the summary and every metric's protocol record, and the
+    device by the summary."""
     d = cfg.to_dict()
-    for section, key in LOCATION_KEYS:
+    for section, key in LOCATION_KEYS + TRACKING_KEYS:
         d[section].pop(key, None)
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
 
@@ -178,7 +181,8 @@ def restoring_torch_threads(fn):
 
 class Recorder:
     """What one run directory records around the updates: the losses averaged since the last evaluation,
-    one metrics line an evaluation (with plots and TensorBoard), the last checkpoint, the summary.
+    one metrics line an evaluation (with plots), the last checkpoint, the summary; and the one caller of the
+    run's tracker (`trackers`): `log_step` every train.log_every steps, the record and samples at evaluations.
 
     Shared by `train` and the batched `train_seeds`, so a seed trained in a batch leaves the same files.
     """
@@ -199,9 +203,23 @@ class Recorder:
                                    "n_targets": int(parts.diwgan.targets.shape[0])}
         self.label = f"{cfg.preset or 'custom'} on {cfg.data.name}"
         self.last_ckpt, self.last_record = start, None
-        self.tb = _tensorboard(run.path) if cfg.train.tensorboard else None
         self.t0 = time.perf_counter() - elapsed0
+        self.step_sums, self.status, self.tracker = LossSums(), "failed", None
         run.write_summary({**self.base, "status": "running", "step": start, "steps": cfg.train.steps})
+        try:
+            self.tracker = open_tracker(run.path, cfg, start)
+        except ModeganError as e:
+            self.failed(start, e)
+            raise
+
+    def log_step(self, step: int, losses: dict[str, torch.Tensor], seed: int | None = None) -> None:
+        """Add a step's losses (seed `seed` of stacked ones); every train.log_every steps, log their means."""
+        if self.tracker is None:
+            return
+        self.step_sums.add(losses if seed is None else {k: v[seed] for k, v in losses.items()})
+        if step % self.cfg.train.log_every == 0:
+            self.tracker.log_scalars({f"loss/{k}": v for k, v in self.step_sums.means().items()}, step)
+            self.step_sums = LossSums()
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.t0
@@ -227,6 +245,7 @@ class Recorder:
             **self.ema_metrics(parts),
             "protocol": {k: m.protocol for k, m in metrics.items()},
         }
+        plot = run.sample_plot(step) if tc.plots else None
         if tc.plots and isinstance(self.dataset, ImageDataset):
             atomic_write_with(run.sample_plot(step), lambda p: image_grid_png(p, samples[:GRID_IMAGES]))
         elif tc.plots:
@@ -235,8 +254,10 @@ class Recorder:
             atomic_write_with(run.sample_plot(step),
                               lambda p: scatter_png(p, samples, real, means, f"{self.label}, step {step}"))
         run.append_metrics(record)
-        if self.tb is not None:
-            _log_tensorboard(self.tb, record)
+        if self.tracker is not None:
+            self.tracker.log_scalars(scalars(record), step)
+            if plot is not None:
+                self.tracker.log_image("samples", plot, step)
         if step % (tc.ckpt_every or tc.eval_every) == 0 or step == tc.steps:
             save_checkpoint(run.checkpoint, parts, step, elapsed)
             self.last_ckpt = step
@@ -251,6 +272,7 @@ class Recorder:
         return {"metrics_ema": metric_values(metrics)}
 
     def diverged(self, step: int, error: Exception) -> str:
+        self.status = "diverged"
         msg = (f"training diverged at step {step}: {error}; the last good checkpoint "
                f"(step {self.last_ckpt}) is kept in {self.run.checkpoint}")
         self.run.write_summary({**self.base, "status": "diverged", "step": step, "error": msg,
@@ -266,12 +288,15 @@ class Recorder:
             pass  # the disk is full: the summary keeps saying 'running', the checkpoint is intact
 
     def interrupted(self, step: int) -> None:
+        self.status = "interrupted"
         self.run.write_summary({**self.base, "status": "interrupted", "step": step,
                                 "last_checkpoint_step": self.last_ckpt})
 
     def close(self) -> None:
-        if self.tb is not None:
-            self.tb.close()
+        """End the tracker run (as finished, diverged, failed or interrupted); the Recorder logs no more."""
+        if self.tracker is not None:
+            tracker, self.tracker = self.tracker, None
+            tracker.close(self.status)
 
     def finish(self, G: torch.nn.Module, G_ema: torch.nn.Module | None = None) -> dict:
         """Write the final generator (and its EMA, if the run keeps one) and the summary."""
@@ -288,6 +313,7 @@ class Recorder:
             "protocol": last_record["protocol"] if last_record else {},
         }
         run.write_summary(summary)
+        self.status = "finished"
         return summary
 
 
@@ -321,8 +347,7 @@ def check_config(cfg: RunConfig) -> None:
     ckpt_every = tc.ckpt_every or tc.eval_every
     if ckpt_every % tc.eval_every:
         raise ModeganError(f"train.ckpt_every ({ckpt_every}) must be a multiple of train.eval_every ({tc.eval_every})")
-    if tc.tensorboard:
-        _tensorboard_writer()  # a missing extra fails here, before the run directory is written
+    check_tracker(tc)  # a missing extra fails here, before the run directory is written
 
 
 def run_dataset(cfg: RunConfig) -> ToyDataset | ImageDataset:
@@ -518,6 +543,7 @@ def _train(cfg: RunConfig, run: RunDir, state: dict | None, *, overwrite: bool, 
                 with placement.autocast():
                     out_t = train_step(parts, train_set, bs, train_weights)
                 sums.add(out_t)
+                rec.log_step(step, out_t)
                 if step % check_every == 0 or eval_due(step, tc):
                     check_finite(out_t if check_every == 1 else sums.sums, check_every)
                 if step % 25 == 0:
@@ -539,30 +565,3 @@ def _train(cfg: RunConfig, run: RunDir, state: dict | None, *, overwrite: bool, 
         raise
     finally:
         rec.close()
-
-
-def _tensorboard_writer():
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:
-        msg = "train.tensorboard needs the tensorboard package: pip install 'modegan[tensorboard]'"
-        raise ModeganError(msg) from None
-    return SummaryWriter
-
-
-def _tensorboard(path: Path):
-    return _tensorboard_writer()(str(path / "tensorboard"))
-
-
-def _log_tensorboard(tb, record: dict) -> None:
-    step = record["step"]
-    for k, v in record.items():
-        if isinstance(v, float):
-            tb.add_scalar(f"train/{k}", v, step)
-    for where, stats in record.get("d_input_grad", {}).items():
-        for stat, v in stats.items():
-            tb.add_scalar(f"d_input_grad/{where}_{stat}", v, step)
-    for section in ("metrics", "metrics_ema"):
-        for k, v in record.get(section, {}).items():
-            if v is not None:
-                tb.add_scalar(f"{section}/{k}", v, step)

@@ -7,6 +7,7 @@ generator.safetensors   the final generator weights, config in the metadata
 generator_ema.safetensors  the final EMA of the generator's weights (train.ema > 0), the same layout
 samples/step_*.png      generated samples over the real data at each evaluation
 summary.json      the final state: status, last metrics, wall time, versions
+tensorboard/, wandb/, mlruns/, tracker.json   the tracker's logs (train.tracker; `trackers`)
 .lock             held (flock) by the process training the run; holds its PID
 
 Every file is replaced atomically or appended line by line (`files`); readers check what they read and turn
@@ -18,6 +19,7 @@ checkpoint, so it is redone).
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import yaml
@@ -123,6 +125,12 @@ class RunDir:
             png.unlink()
         for name in FIT_FILES:  # else a built-in run written over a fit run would load as one
             (self.path / name).unlink(missing_ok=True)
+        from modegan.train.trackers import DIRS, STATE
+
+        (self.path / STATE).unlink(missing_ok=True)
+        for name in DIRS.values():  # the trackers' default logs: else the old run's curves mix with the new one's
+            if (self.path / name).is_dir():
+                shutil.rmtree(self.path / name)
 
     def write_config(self, cfg: RunConfig) -> None:
         _atomic_write_text(self.config, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
@@ -148,6 +156,8 @@ class RunDir:
             shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
             raise ModeganError(f"{self.config} is incomplete (missing {shown}); a run's config is written whole, "
                                "so the run cannot be resumed or evaluated from it")
+        if self._legacy_dcgan_norms(data):  # written when DCGAN took no other value: "none" meant its own
+            data["model"] = {**data["model"], "g_norm": None, "d_norm": None}
         scheme = data.get("scheme")
         if isinstance(scheme, dict) and scheme.get("unroll") and "unroll_objective" not in scheme:
             data["scheme"] = {**scheme, "unroll_objective": "fake_only"}  # what versions before the key trained
@@ -155,6 +165,30 @@ class RunDir:
             return validate(from_dict(RunConfig, data))
         except ModeganError as e:
             raise ModeganError(f"{self.config}: {e}") from None
+
+    def _legacy_dcgan_norms(self, data: dict) -> bool:
+        """A DCGAN config saying g_norm: none and d_norm: none whose generator has batch norm: written before
+        the DCGAN networks took model.g_norm/d_norm, when "none" was the only value and meant DCGAN's own
+        normalisation (now unset, None). The weights tell it from a run that chose no normalisation."""
+        model = data.get("model")
+        if not isinstance(model, dict) or model.get("arch") != "dcgan" or \
+                (model.get("g_norm"), model.get("d_norm")) != ("none", "none"):
+            return False
+        try:
+            if self.generator.is_file():
+                from safetensors import safe_open
+
+                with safe_open(str(self.generator), "pt") as f:
+                    keys = list(f.keys())
+            elif self.checkpoint.is_file():
+                import torch
+
+                keys = list(torch.load(self.checkpoint, weights_only=True, mmap=True)["modules"]["G"])
+            else:
+                return False
+        except Exception:  # noqa: BLE001 - an unreadable file is reported by whoever reads it next
+            return False
+        return any(k.endswith("running_mean") for k in keys)
 
     def append_metrics(self, record: dict) -> None:
         append_line(self.metrics, json.dumps(record))
