@@ -85,6 +85,8 @@ def batch_unsupported(cfg: RunConfig) -> str | None:
         return "weighting distance: per-seed nearest-real distances are not stacked"
     if cfg.train.ema > 0:
         return "train.ema: the stacked trainer keeps no moving average of G"
+    if m.conditioning != "none":
+        return f"model.conditioning={m.conditioning}: label embeddings and labelled batches are not stacked"
     if cfg.g_optim.schedule != "constant" or cfg.d_optim.schedule != "constant":
         return "g_optim/d_optim.schedule: the stacked trainer keeps constant learning rates"
     return registered_unsupported(cfg)

@@ -24,6 +24,7 @@ from modegan.losses.constraints import input_gradient_norms
 from modegan.metrics import evaluate_toy
 from modegan.metrics.classifier import Classifier, load_classifier
 from modegan.metrics.images import dataset_kind, evaluate_images
+from modegan.nets.conditional import ConditionalGenerator, join
 from modegan.report.grids import image_grid_png
 from modegan.report.plots import scatter_png
 from modegan.train.checkpoint import read_checkpoint, restore, save_checkpoint
@@ -67,10 +68,23 @@ def evaluate(
     Images: `evaluate_images` (modes/kl or digit metrics with the MNIST classifier, FD/KID/PRDC on the first
     `feature_samples`); the classifier is loaded (`run_classifier`) when not given. G may be on any device:
     its z are drawn on the CPU with the evaluation seed, and the metrics are computed on the host."""
+    metrics, samples, _ = evaluate_labelled(G, dataset, cfg, classifier)
+    return metrics, samples
+
+
+def evaluate_labelled(
+    G: torch.nn.Module, dataset: ToyDataset | ImageDataset, cfg: RunConfig, classifier: Classifier | None = None
+) -> tuple[dict, torch.Tensor, torch.Tensor | None]:
+    """`evaluate`, also returning the labels a conditional generator drew the samples for (None otherwise): drawn
+    from its class prior with the evaluation seed, before the z."""
     rng = torch.Generator().manual_seed(cfg.train.eval_seed)
     was_training = G.training
     G.eval()
-    if isinstance(dataset, ImageDataset):
+    labels = None
+    if isinstance(G, ConditionalGenerator):
+        labels = G.sample_labels(cfg.train.eval_samples, rng)
+        samples = G.sample(cfg.train.eval_samples, rng, labels=labels).cpu()
+    elif isinstance(dataset, ImageDataset):
         n = cfg.train.eval_samples
         samples = torch.cat([G.sample(min(SAMPLE_CHUNK, n - i), rng).cpu() for i in range(0, n, SAMPLE_CHUNK)])
     else:
@@ -79,12 +93,12 @@ def evaluate(
     if not torch.isfinite(samples).all():
         raise TrainingDiverged("the generator produced NaN or Inf samples")
     if hasattr(dataset, "evaluate_samples"):  # modegan.fit's rows of any shape (fit.UserRows)
-        return dataset.evaluate_samples(samples, rng, cfg), samples
+        return dataset.evaluate_samples(samples, rng, cfg), samples, labels
     if isinstance(dataset, ImageDataset):
         classifier = classifier or run_classifier(cfg, dataset)
         return evaluate_images(samples, dataset, classifier, generator=rng,
-                               n_feature_samples=cfg.train.feature_samples), samples
-    return evaluate_toy(samples, dataset, rng, threshold=cfg.train.hq_threshold), samples
+                               n_feature_samples=cfg.train.feature_samples), samples, labels
+    return evaluate_toy(samples, dataset, rng, threshold=cfg.train.hq_threshold, labels=labels), samples, labels
 
 
 def run_classifier(cfg: RunConfig, dataset: ToyDataset | ImageDataset) -> Classifier | None:
@@ -106,8 +120,13 @@ def critic_gradients(parts: Parts, dataset, samples: torch.Tensor, tc) -> dict:
     pack = parts.cfg.scheme.pack
     n = max(pack, min(INPUT_GRAD_POINTS, len(samples)) // pack * pack)
     rng = torch.Generator().manual_seed(tc.eval_seed + 2)
-    real = dataset.sample_real(n, rng)
     device = parts.placement.device
+    if isinstance(parts.G, ConditionalGenerator):  # labelled batches, the generated ones for the real labels
+        real = join(*dataset.sample_real_labelled(n, rng)).to(device)
+        with torch.no_grad():
+            samples = parts.G(parts.G.latent_like(real, rng))
+    else:
+        real = dataset.sample_real(n, rng)
     from modegan.train.distributed import locally_normalised  # under torchrun only rank 0 measures
 
     with locally_normalised(parts.D) as D:
@@ -212,7 +231,7 @@ class Recorder:
         tc, run = self.cfg.train, self.run
         if not _finite_params(parts):
             raise TrainingDiverged("a network parameter became non-finite")
-        metrics, samples = evaluate(parts.G, self.dataset, self.cfg, self.classifier)
+        metrics, samples, labels = evaluate_labelled(parts.G, self.dataset, self.cfg, self.classifier)
         elapsed = self.elapsed()
         record = {
             "step": step,
@@ -232,8 +251,9 @@ class Recorder:
         elif tc.plots:
             real = self.dataset.sample_real(len(samples), torch.Generator().manual_seed(tc.eval_seed + 1))
             means = self.dataset.mixture.means if self.dataset.mixture is not None else None
-            atomic_write_with(run.sample_plot(step),
-                              lambda p: scatter_png(p, samples, real, means, f"{self.label}, step {step}"))
+            classes = None if labels is None else (labels, self.dataset.n_classes)
+            atomic_write_with(run.sample_plot(step), lambda p: scatter_png(p, samples, real, means,
+                                                                           f"{self.label}, step {step}", classes))
         run.append_metrics(record)
         if self.tb is not None:
             _log_tensorboard(self.tb, record)
@@ -328,7 +348,7 @@ def check_config(cfg: RunConfig) -> None:
 def run_dataset(cfg: RunConfig) -> ToyDataset | ImageDataset:
     d = cfg.data
     dataset = load_dataset(d.name, seed=d.seed, n_train=d.n_train, mode_probs=d.mode_probs, root=d.dir,
-                           image_size=d.image_size, channels=d.channels, verify=d.verify)
+                           image_size=d.image_size, channels=d.channels, verify=d.verify, classes=d.classes)
     if any(n.startswith("data") for n in cfg.weighting.disc_real) and dataset.weights is None:
         raise ModeganError("weighting.disc_real: data weights need a dataset that carries them "
                            "(set data.mode_probs to draw a biased training set with known weights)")
@@ -340,15 +360,27 @@ def training_set(dataset: ToyDataset | ImageDataset) -> torch.Tensor | ImageData
     return dataset if isinstance(dataset, ImageDataset) else dataset.train
 
 
-def training_data(dataset: ToyDataset | ImageDataset, placement: Placement
+def training_data(dataset: ToyDataset | ImageDataset, placement: Placement, labelled: bool = False
                   ) -> tuple[torch.Tensor | ImagesOn, torch.Tensor | None]:
     """What `train_step` draws batches from, on the run's device: the toy tensor (and its importance weights,
-    if any), or the image rows (`ImagesOn`)."""
+    if any), or the image rows (`ImagesOn`). `labelled` (a conditional run): the toy rows with their labels as
+    a last column (`nets.conditional.join`)."""
     device = placement.device
     if isinstance(dataset, ImageDataset):
         return ImagesOn(dataset, device), None
     weights = dataset.weights.to(device) if dataset.weights is not None else None
-    return dataset.train.to(device), weights
+    train = join(dataset.train, dataset.labels) if labelled else dataset.train
+    return train.to(device), weights
+
+
+def dataset_classes(cfg: RunConfig, dataset: ToyDataset | ImageDataset) -> dict:
+    """build_parts' n_classes and class_probs for a conditional run (none for others)."""
+    if cfg.model.conditioning == "none":
+        return {}
+    if getattr(dataset, "labels", None) is None:
+        raise ModeganError(f"model.conditioning={cfg.model.conditioning} needs labelled data; {cfg.data.name} "
+                           "carries no labels")
+    return {"n_classes": dataset.n_classes, "class_probs": dataset.class_probs()}
 
 
 def data_dim(dataset: ToyDataset | ImageDataset) -> int:
@@ -358,7 +390,7 @@ def data_dim(dataset: ToyDataset | ImageDataset) -> int:
 def open_parts(cfg: RunConfig, dataset: ToyDataset | ImageDataset, run: RunDir, state: dict | None,
                overwrite: bool, placement: Placement | None = None) -> Parts:
     """The parts of a new run (run directory created, step-0 checkpoint written) or of a resumed one."""
-    parts = build_parts(cfg, data_dim(dataset), placement)
+    parts = build_parts(cfg, data_dim(dataset), placement, **dataset_classes(cfg, dataset))
     if state is None:
         run.create(cfg, overwrite)
     if cfg.diwgan.enabled:
@@ -508,7 +540,8 @@ def _train(cfg: RunConfig, run: RunDir, state: dict | None, *, overwrite: bool, 
     parts = open_parts(cfg, dataset, run, state, overwrite, placement)
     start = 0 if state is None else state["step"]
     rec = Recorder(run, cfg, dataset, parts, start, 0.0 if state is None else state["elapsed_s"])
-    (train_set, train_weights), bs = training_data(dataset, placement), tc.batch_size
+    labelled = cfg.model.conditioning != "none"
+    (train_set, train_weights), bs = training_data(dataset, placement, labelled), tc.batch_size
     check_every = 1 if placement.syncs_cheaply else ACCELERATOR_CHECK_EVERY
     sums = LossSums()
     step = start
