@@ -190,8 +190,11 @@ def read_labels(path: Path) -> list[int]:
     if not path.is_file():
         raise ModeganError(f"--labels: file not found: {path}")
     try:
-        values = np.load(path, allow_pickle=False) if path.suffix == ".npy" else np.loadtxt(path, ndmin=1)
-    except (ValueError, OSError) as e:
+        if path.suffix == ".npy":
+            values = np.load(path, allow_pickle=False)
+        else:
+            values = np.array([float(v) for v in path.read_text(encoding="utf-8").split()])
+    except (ValueError, OSError, UnicodeDecodeError) as e:
         raise ModeganError(f"--labels {path}: cannot read class indices ({str(e).splitlines()[0]})") from None
     values = np.asarray(values)
     if values.ndim != 1 or values.size == 0:
