@@ -255,7 +255,8 @@ def test_compositions_train_or_are_rejected_in_one_line(conditioning, sections, 
     ({"model": {"conditioning": "concat"}, "scheme": {"veegan": True}}, "VEEGAN"),
     ({"model": {"conditioning": "concat"}, "diwgan": {"enabled": True}}, "DIWGAN"),
     ({"model": {"conditioning": "concat"}, "weighting": {"gen": ["distance"]}}, "another class"),
-    ({"model": {"conditioning": "concat"}, "data": {"name": "mnist"}}, "on images is not built yet"),
+    ({"data": {"name": "mnist", "classes": "rows"}}, "carry their own labels"),
+    ({"data": {"name": "stacked-mnist", "classes": "digit3"}}, "allowed: triple, digit0, digit1, digit2"),
     ({"loss": {"ac_weight": 2.0}}, "applies only with model.conditioning=acgan"),
     ({"model": {"embed_dim": 4}}, "model.embed_dim applies only"),
     ({"data": {"classes": "diagonals"}}, "data.classes: 'diagonals' is not allowed"),
@@ -411,3 +412,149 @@ def test_cli_sample_class_labels_and_interpolate(cond_run, tmp_path, capsys):
     capsys.readouterr()
     assert main(["eval", str(cond_run), "--json"]) == 0
     assert "cond_acc" in json.loads(capsys.readouterr().out)["metrics"]
+
+
+# --- images ------------------------------------------------------------------------------------------------
+
+IMG = {"model": {"g_width": 4, "d_width": 4, "z_dim": 8},
+       "train": {"batch_size": 8, "steps": 2, "eval_every": 2, "eval_samples": 30, "feature_samples": 30}}
+
+
+def _image_cfg(preset, data, **sections):
+    over = {k: dict(v) for k, v in IMG.items()}
+    over["data"] = data
+    for k, v in sections.items():
+        over[k] = {**over.get(k, {}), **v}
+    return build_config(preset=preset, overrides=over)
+
+
+def test_image_labels_join_as_a_channel():
+    x, y = torch.randn(3, 2, 4, 4), torch.tensor([1, 0, 7])
+    b = join(x, y)
+    assert b.shape == (3, 3, 4, 4) and torch.all(b[:, 2] == y[:, None, None].float())
+    x2, y2 = split(b)
+    assert torch.equal(x2, x) and torch.equal(y2, y)
+
+
+def test_folder_labels_are_the_subfolders(tmp_path):
+    from PIL import Image
+
+    from modegan.data.datasets import image_class_labels
+    from modegan.data.folder import load_image_folder
+
+    for name, n in (("b_cats", 2), ("a_dogs", 3)):
+        (tmp_path / name).mkdir()
+        for i in range(n):
+            Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / name / f"{i}.png")
+    d = load_image_folder(tmp_path, size=28)
+    labels, n = image_class_labels(d)
+    assert n == 2 and sorted(labels.tolist()) == [0, 0, 0, 1, 1]  # a_dogs is class 0
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "loose.png")
+    with pytest.raises(ModeganError, match="own subfolder"):
+        image_class_labels(load_image_folder(tmp_path, size=28))
+
+
+def test_a_class_with_no_example_is_one_line():
+    from modegan.data.datasets import image_class_labels
+    from modegan.data.images import TensorImages
+
+    d = TensorImages("x", torch.zeros(3, 1, 28, 28, dtype=torch.uint8), torch.tensor([0, 2, 2]), "test")
+    with pytest.raises(ModeganError, match="class 1 has no example"):
+        image_class_labels(d)
+
+
+@pytest.mark.parametrize("preset, classes, expect", [
+    ("acgan", None, {"cond_acc", "intra_fd", "digit_kl"}),
+    ("cgan", "digit1", {"cond_acc", "class_kl", "class_modes", "intra_fd", "modes"}),
+    ("projection", "triple", {"cond_acc", "modes"}),
+])
+def test_mnist_and_stacked_mnist_conditional_runs(preset, classes, expect, mnist_dir, stub_classifier, tmp_path):
+    name = "mnist" if classes is None else "stacked-mnist"
+    data = {"name": name, "dir": str(mnist_dir), "verify": False, **({"n_train": 64, "classes": classes}
+                                                                    if classes else {})}
+    cfg = _image_cfg(preset, data, train={"classifier": str(stub_classifier)})
+    s = train(cfg, out=tmp_path / "r")
+    assert s["status"] == "finished" and expect <= set(s["metrics"])
+    assert s["dataset"]["n_classes"] == (10 if classes != "triple" else 1000)
+    assert (tmp_path / "r" / "samples" / "step_0000002.png").is_file()  # the class x samples grid
+    G = load(tmp_path / "r")
+    assert G.sample(4, torch.Generator().manual_seed(0), labels=3).shape == (4, 1 if name == "mnist" else 3, 28, 28)
+
+
+def test_conditional_image_metrics_by_hand(mnist_dir, stub_classifier):
+    """cond_acc counts the classifier's digit equal to the label: relabelling the samples with the classifier's
+    own predictions scores 1, and one wrong class in ten lowers it by that class's share."""
+    from modegan.data.datasets import image_class_labels
+    from modegan.data.images import load_mnist
+    from modegan.metrics.classifier import load_classifier
+    from modegan.metrics.images import conditional_image_metrics
+
+    d = load_mnist(mnist_dir, verify=False)
+    c = load_classifier(stub_classifier)
+    x = d.batch(torch.arange(20))
+    pred = c.predict(x)[:, 0].cpu()
+    class_labels, n = image_class_labels(d)
+    m = conditional_image_metrics(x, pred, d, class_labels, n, classifier=c, generator=torch.Generator(),
+                                  n_feature_samples=20)
+    assert m["cond_acc"].value == 1.0
+    wrong = pred.clone()
+    wrong[pred == pred[0]] = (pred[0] + 1) % 10
+    m2 = conditional_image_metrics(x, wrong, d, class_labels, n, classifier=c, generator=torch.Generator(),
+                                   n_feature_samples=20)
+    assert m2["cond_acc"].value == pytest.approx(1 - float((pred == pred[0]).float().mean()))
+
+
+def test_images_reject_projection_packs(tmp_path):
+    with pytest.raises(ModeganError, match="a pack carries m labels"):
+        _image_cfg("projection", {"name": "cifar10"}, scheme={"pack": 2})
+
+
+# --- point clouds --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def cloud(tmp_path):
+    rng = np.random.default_rng(0)
+    y = np.arange(60) % 3
+    x = rng.normal(size=(60, 2)) * 0.1 + np.stack([y, -y], 1)
+    csv = tmp_path / "c.csv"
+    csv.write_text("a,label,b\n" + "".join(f"{a},{k},{b}\n" for (a, b), k in zip(x, y, strict=True)))
+    np.save(tmp_path / "c.npy", x.astype(np.float32))
+    np.save(tmp_path / "y.npy", y)
+    return tmp_path, x.astype(np.float32), y
+
+
+def test_point_cloud_labels_from_a_column_or_a_second_npy(cloud, tmp_path):
+    d, x, y = cloud
+    by_name = load_dataset(str(d / "c.csv"), label_column="label")
+    by_index = load_dataset(str(d / "c.csv"), label_column="1")
+    from_npy = load_dataset(str(d / "c.npy"), labels=str(d / "y.npy"))
+    for ds in (by_name, by_index, from_npy):
+        assert ds.labels.tolist() == y.tolist() and ds.n_classes == 3
+        assert torch.allclose(ds.train, torch.from_numpy(x), atol=1e-6)  # the label column is not a coordinate
+    assert torch.allclose(from_npy.class_probs(), torch.full((3,), 1 / 3))
+    s = train(build_config(preset="cgan", overrides={"data": {"name": str(d / "c.csv"), "label_column": "label"},
+                                                    "train": {"steps": 2, "eval_every": 2, "eval_samples": 50}}),
+              out=tmp_path / "run")
+    assert s["status"] == "finished" and s["dataset"]["n_classes"] == 3
+    assert sample(tmp_path / "run", 4, labels=1).shape == (4, 2)
+
+
+def _npy_labels(d, labels):
+    np.save(d / "labels.npy", labels)
+    return load_dataset(str(d / "c.npy"), labels=str(d / "labels.npy"))
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda d: load_dataset(str(d / "c.csv"), label_column="nope"), "no label column 'nope'; its columns: a, label, b"),
+    (lambda d: load_dataset(str(d / "c.csv"), label_column="a"), "is not a non-negative integer class index"),
+    (lambda d: _npy_labels(d, np.zeros(5)), "5 labels for 60 points"),
+    (lambda d: _npy_labels(d, np.arange(60) % 3 * 2), "class 1 has no example"),
+    (lambda d: train(build_config(preset="cgan", overrides={"data": {"name": str(d / "c.npy")}}), out=d / "r"),
+     "carries no labels"),
+    (lambda d: build_config(overrides={"data": {"name": str(d / "c.npy"), "label_column": "x"}}), "applies to .csv"),
+])
+def test_bad_point_cloud_labels_are_one_line(cloud, make, match):
+    with pytest.raises(ModeganError, match=match) as e:
+        make(cloud[0])
+    assert "\n" not in str(e.value)

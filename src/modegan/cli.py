@@ -46,6 +46,8 @@ def train(
                                       "continues where it trained unless given)"),
     dist_backend: str = typer.Option("auto", "--dist-backend", help="under torchrun with several processes: "
                                      "auto (nccl with CUDA, else gloo), gloo or nccl"),
+    label_column: str | None = typer.Option(None, "--label-column", help="a .csv point cloud's label column (header "
+                                            "name or 0-based index; sets data.label_column)"),
 ):
     """Train one run and write its run directory (under torchrun: on every process, rank 0 writing)."""
     from modegan.config import build_config
@@ -53,7 +55,7 @@ def train(
     from modegan.train import train as run_train
 
     if resume is not None:
-        if overrides or preset or data or data_dir or seed is not None or config or out is not None:
+        if overrides or preset or data or data_dir or seed is not None or config or out is not None or label_column:
             raise ModeganError("--resume takes only --steps and --device; the run's config.yaml fixes everything else")
         if steps is not None:
             check_int(steps, "--steps", 1, MAX_STEPS)
@@ -62,7 +64,8 @@ def train(
         ov = _overrides(overrides, {"--data": ("data.name", data),
                                     "--data-dir": ("data.dir", None if data_dir is None else str(data_dir)),
                                     "--seed": ("train.seed", seed), "--steps": ("train.steps", steps),
-                                    "--preset": ("preset", preset), "--device": ("train.device", device)})
+                                    "--preset": ("preset", preset), "--device": ("train.device", device),
+                                    "--label-column": ("data.label_column", label_column)})
         cfg = build_config(preset=preset, file=config, overrides=ov)
         if out is None:
             raise ModeganError("an output directory is needed (--out DIR)")
@@ -141,7 +144,9 @@ def eval_run(
     if is_fit_run(run):  # the rows stored with a modegan.fit run
         dataset = stored_dataset(RunDir(run), cfg, None)
     else:
-        dataset = load_dataset(cfg.data.name, seed=cfg.data.seed, n_train=cfg.data.n_train, classes=cfg.data.classes)
+        d = cfg.data
+        dataset = load_dataset(d.name, seed=d.seed, n_train=d.n_train, classes=d.classes, label_column=d.label_column,
+                               labels=d.labels)
     metrics, _ = evaluate(load(run, device), dataset, cfg)
     values = metric_values(metrics)
     protocol = {k: m.protocol for k, m in metrics.items()}

@@ -35,10 +35,12 @@ class DataConfig:
     image_size: int | None = None  # 28 or 32; fixed by mnist/stacked-mnist (28) and cifar10 (32); folders: 32
     channels: int | None = None  # 1 or 3; fixed by the named datasets; folders: 3
     verify: bool = True  # check the MNIST / CIFAR-10 files' checksums
-    # Labels (docs/methods.md §9): toy mixtures' classes: components (the component index), rows, columns (the
+    # Labels (docs/methods.md §10): toy mixtures' classes: components (the component index), rows, columns (the
     # components grouped by their second / first coordinate, e.g. grid25's 5 rows of 5 modes), or a number N
     # (N blocks of consecutive components). Unset: no labels, or components when model.conditioning is set.
     classes: str | None = None
+    label_column: str | None = None  # a .csv point cloud's label column: its header name or 0-based index
+    labels: str | None = None  # a .npy point cloud's labels: a second .npy of one integer class per row
 
 
 @dataclass
@@ -63,7 +65,7 @@ class ModelConfig:
     # The DCGAN discriminator's normalisation when loss.gp_weight > 0, in place of its batch norm (Gulrajani
     # et al. 2017, §4): layer (their code's layer norm over C, H, W) or none
     gp_d_norm: Literal["layer", "none"] = "layer"
-    # Conditional networks (docs/methods.md §9): concat (a label embedding concatenated to z in G and to D's
+    # Conditional networks (docs/methods.md §10): concat (a label embedding concatenated to z in G and to D's
     # input; Mirza & Osindero 2014), projection (D's output plus <embed(y), phi(x)>; Miyato & Koyama 2018) or
     # acgan (D with an auxiliary classifier head, its cross-entropy in both losses; Odena et al. 2017)
     conditioning: Literal["none", "concat", "projection", "acgan"] = "none"
@@ -215,6 +217,8 @@ UNUSED_OMITTED = {
     "g_optim.schedule": (lambda cfg: False, "constant"),
     "d_optim.schedule": (lambda cfg: False, "constant"),
     "data.classes": (lambda cfg: False, None),
+    "data.label_column": (lambda cfg: False, None),
+    "data.labels": (lambda cfg: False, None),
     "model.conditioning": (lambda cfg: False, "none"),
     "model.embed_dim": (lambda cfg: cfg.model.conditioning != "none", 16),
     "loss.ac_weight": (lambda cfg: cfg.model.conditioning == "acgan", 1.0),
@@ -589,7 +593,8 @@ def resolve_defaults(cfg: RunConfig) -> RunConfig:
     if not image and encoder == "conv":
         raise ModeganError("diwgan.encoder: conv needs image data; allowed for toy data: mlp, identity")
     dw.encoder = encoder
-    if m.conditioning != "none" and d.classes is None and not image:
+    if m.conditioning != "none" and d.classes is None and not image and Path(d.name).suffix.lower() not in (
+            ".npy", ".csv"):
         d.classes = "components"  # a mixture's labels: the component index
     if dw.latent_dim is None:
         dw.latent_dim = (16 if d.name == "mnist" else 32) if image else 2
@@ -659,19 +664,31 @@ def _validate_combination(cfg: RunConfig) -> None:
 
 
 CLASS_GROUPINGS = ("components", "rows", "columns")
+STACKED_CLASSES = ("triple", "digit0", "digit1", "digit2")  # Stacked MNIST: the 1000 triples, or one channel's digit
 
 
 def _validate_conditioning(cfg: RunConfig) -> None:
-    """Labels and conditional networks: what composes with them, or one line saying why not (docs/methods.md §9)."""
+    """Labels and conditional networks: what composes with them, or one line saying why not (docs/methods.md §10)."""
     d, m, s, lc, w = cfg.data, cfg.model, cfg.scheme, cfg.loss, cfg.weighting
     if d.classes is not None:
         c = d.classes
-        if c not in CLASS_GROUPINGS and not (c.isdigit() and int(c) >= 1):
+        if d.name == "stacked-mnist":
+            if c not in STACKED_CLASSES:
+                raise ModeganError(f"data.classes: {c!r} is not allowed for stacked-mnist; allowed: "
+                                   f"{', '.join(STACKED_CLASSES)}")
+        elif m.arch == "dcgan":
+            raise ModeganError("data.classes groups a toy mixture's components (or picks Stacked MNIST's labels); "
+                               f"{d.name} images carry their own labels (leave data.classes unset)")
+        elif c not in CLASS_GROUPINGS and not (c.isdigit() and int(c) >= 1):
             raise ModeganError(f"data.classes: {c!r} is not allowed; allowed: components, rows, columns, "
                                "a positive integer N")
-        if m.arch == "dcgan":
-            raise ModeganError("data.classes groups a toy mixture's components; image data carry their own labels "
-                               "(leave data.classes unset)")
+    suffix = Path(d.name).suffix.lower()
+    if d.label_column is not None and suffix != ".csv":
+        raise ModeganError(f"data.label_column (--label-column) applies to .csv point clouds; {d.name} is not one "
+                           "(a .npy point cloud takes data.labels, a second .npy)")
+    if d.labels is not None and suffix != ".npy":
+        raise ModeganError(f"data.labels (a .npy of classes) applies to .npy point clouds; {d.name} is not one "
+                           "(a .csv takes data.label_column)")
     cond = m.conditioning
     if cond != "acgan" and lc.ac_weight != 1.0:
         raise ModeganError("loss.ac_weight applies only with model.conditioning=acgan")
@@ -679,9 +696,6 @@ def _validate_conditioning(cfg: RunConfig) -> None:
         if m.embed_dim != 16:
             raise ModeganError("model.embed_dim applies only with model.conditioning concat, projection or acgan")
         return
-    if m.arch == "dcgan":
-        raise ModeganError(f"model.conditioning={cond} on images is not built yet (the DCGAN networks take no label); "
-                           "allowed for images: none")
     if s.veegan:
         raise ModeganError("model.conditioning and scheme.veegan do not combine: VEEGAN's joint discriminator "
                            "D(z, x) and its reconstructor take no label")

@@ -198,7 +198,7 @@ for _m in (2, 3, 4):
         notes=f"As in PacGAN's code the discriminator gets batch_size packs, so {_m} x batch_size samples a step.",
     ))
 
-# --- conditional generation (docs/methods.md §9) ----------------------------------------------------------
+# --- conditional generation (docs/methods.md §10) ----------------------------------------------------------
 # Labels come from the data (data.classes for the toy mixtures: components unless set).
 
 register(Preset(

@@ -24,7 +24,7 @@ from modegan.data.mixtures import (
     load_mixture_spec,
     mixture,
 )
-from modegan.data.pointcloud import load_csv, load_npy
+from modegan.data.pointcloud import load_csv_labelled, load_npy, load_npy_labels
 from modegan.data.swissroll import sample_swissroll
 from modegan.errors import ModeganError, choice_error
 from modegan.limits import check_elements
@@ -59,7 +59,7 @@ class ToyDataset:
     _sampler: Callable[[int, torch.Generator], torch.Tensor] = field(repr=False)
     # Known per-example importance weights dP/dQ when the training set was drawn with a bias (IWGN).
     weights: torch.Tensor | None = None
-    # data.classes (docs/methods.md §9): each training point's class (long, (n_train,)), each component's class
+    # data.classes (docs/methods.md §10): each training point's class (long, (n_train,)), each component's class
     # ((K,) ints), and the grouping's name; None without labels.
     labels: torch.Tensor | None = None
     class_of: np.ndarray | None = None
@@ -67,19 +67,28 @@ class ToyDataset:
 
     @property
     def n_classes(self) -> int | None:
-        return None if self.class_of is None else int(self.class_of.max()) + 1
+        if self.class_of is not None:
+            return int(self.class_of.max()) + 1
+        return None if self.labels is None else int(self.labels.max()) + 1
 
     def class_probs(self) -> torch.Tensor:
-        """Each class's probability under the target mixture (the sum of its components' weights)."""
+        """Each class's probability: under the target mixture (the sum of its components' weights), or a
+        labelled point cloud's class frequencies."""
+        if self.labels is None:
+            raise ModeganError(f"{self.name} carries no labels (set data.classes, data.label_column or data.labels)")
         if self.class_of is None:
-            raise ModeganError(f"{self.name} carries no labels (set data.classes)")
+            counts = torch.bincount(self.labels, minlength=self.n_classes).float()
+            return counts / counts.sum()
         return torch.from_numpy(np.bincount(self.class_of, weights=self.mixture.weights,
                                             minlength=self.n_classes)).to(torch.float32)
 
     def sample_real_labelled(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """n fresh real points and their classes, the points the same draws as `sample_real`."""
-        if self.class_of is None:
-            raise ModeganError(f"{self.name} carries no labels (set data.classes)")
+        if self.labels is None:
+            raise ModeganError(f"{self.name} carries no labels (set data.classes, data.label_column or data.labels)")
+        if self.class_of is None:  # a point cloud: its rows resampled, as `sample_real` draws them
+            index = torch.randint(len(self.train), (_check_count(n),), generator=_check_generator(generator))
+            return self.train[index], self.labels[index]
         points, comps = self.mixture.sample_with_labels(n, generator)
         return points, torch.from_numpy(self.class_of)[comps]
 
@@ -101,7 +110,7 @@ class ToyDataset:
             "seed": self.seed,
             "source": self.source,
             "weighted": self.weights is not None,
-            **({"classes": self.classes, "n_classes": self.n_classes} if self.class_of is not None else {}),
+            **({"classes": self.classes, "n_classes": self.n_classes} if self.labels is not None else {}),
         }
 
 
@@ -155,7 +164,7 @@ def _no_modes(name: str, mode_probs: list[float] | None, classes: str | None = N
         raise ModeganError(f"data.mode_probs needs a Gaussian mixture; {name!r} has no modes")
     if classes is not None:
         raise ModeganError(f"data.classes groups a Gaussian mixture's components; {name!r} has none (labels of "
-                           "point clouds and images are not built yet)")
+                           "point clouds are not built yet)")
 
 
 def _resample_rows(points: torch.Tensor) -> Callable[[int, torch.Generator], torch.Tensor]:
@@ -172,7 +181,7 @@ def _resample_rows(points: torch.Tensor) -> Callable[[int, torch.Generator], tor
 def load_dataset(
     name: str | os.PathLike, *, seed: int = 0, n_train: int | None = 100_000, mode_probs: list[float] | None = None,
     root: str | os.PathLike | None = None, image_size: int | None = None, channels: int | None = None,
-    verify: bool = True, classes: str | None = None,
+    verify: bool = True, classes: str | None = None, label_column: str | None = None, labels: str | None = None,
 ) -> ToyDataset | ImageDataset:
     """A built-in dataset by name, or a user file: `.yaml`/`.yml` (mixture spec), `.npy` or `.csv`
     (point cloud). Mixture training sets draw components by the mixture's weights (uniform for the
@@ -184,12 +193,16 @@ def load_dataset(
 
     Image data (`is_image_data`) come from `load_image_data`; `root`, `image_size`, `channels` and `verify`
     apply to them only. `classes` (data.classes: components, rows, columns or a number) labels a mixture's
-    points with their component's class (`mixtures.component_classes`)."""
+    points with their component's class (`mixtures.component_classes`); a .csv point cloud takes its labels from
+    `label_column` (a header name or a 0-based index, taken out of the points), a .npy from the second .npy
+    `labels`."""
     if not isinstance(name, (str, os.PathLike)):
         raise ModeganError(f"dataset name must be a string or path, got {type(name).__name__}")
     name = os.fspath(name)
     if is_image_data(name):
-        _no_modes(name, mode_probs, classes)
+        _no_modes(name, mode_probs)
+        if classes is not None and name != "stacked-mnist":
+            raise ModeganError(f"data.classes does not apply to {name}: its images carry their own labels")
         return load_image_data(name, seed=seed, n_train=n_train, root=root, image_size=image_size,
                                channels=channels, verify=verify)
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
@@ -211,8 +224,17 @@ def load_dataset(
                                 classes)
     if suffix in (".npy", ".csv"):
         _no_modes(name, mode_probs, classes)
-        points = torch.from_numpy(load_npy(name) if suffix == ".npy" else load_csv(name))
-        return ToyDataset(name, points, None, None, suffix[1:], _resample_rows(points))
+        if suffix == ".npy":
+            points = load_npy(name)
+            y = None if labels is None else load_npy_labels(labels, len(points))
+        else:
+            points, y = load_csv_labelled(name, label_column)
+        points = torch.from_numpy(points)
+        dataset = ToyDataset(name, points, None, None, suffix[1:], _resample_rows(points))
+        if y is not None:
+            dataset.labels = torch.from_numpy(y)
+            dataset.classes = f"column {label_column}" if suffix == ".csv" else f"file {Path(labels).name}"
+        return dataset
     raise choice_error("dataset", name, DATASETS + FILE_KINDS + IMAGE_NAMES + ("<folder of images>",))
 
 
@@ -235,3 +257,29 @@ def load_image_data(
     if name == "cifar10":
         return load_cifar10(root, split="train", verify=verify)
     return load_image_folder(name, size=image_size or 32, channels=channels or 3)
+
+
+def image_class_labels(dataset: ImageDataset, classes: str | None = None) -> tuple[torch.Tensor, int]:
+    """The class of every image of a conditional image run, and the number of classes: MNIST's digits, CIFAR-10's
+    classes, a folder's subfolders; Stacked MNIST's digit triple (classes unset or `triple`: 1000 classes,
+    100·d0 + 10·d1 + d2) or one channel's digit (`digit0`, `digit1`, `digit2`). A class without an example,
+    or data without labels, is one line."""
+    from modegan.data.images import StackedMNIST, triple_to_mode
+
+    labels = dataset.labels
+    if labels is None:
+        hint = " (put each class's images in its own subfolder)" if dataset.name.startswith("folder:") else ""
+        raise ModeganError(f"{dataset.name} carries no labels{hint}; a conditional run needs them")
+    if isinstance(dataset, StackedMNIST):
+        if classes in (None, "triple"):
+            return triple_to_mode(labels), 1000
+        return labels[:, int(classes[-1])].long(), 10
+    labels = labels.long().reshape(-1)
+    if len(labels) != dataset.n or (len(labels) and int(labels.min()) < 0):
+        raise ModeganError(f"{dataset.name}: labels must be one non-negative class index per image")
+    n = int(labels.max()) + 1
+    empty = (torch.bincount(labels, minlength=n) == 0).nonzero().reshape(-1)
+    if len(empty):
+        raise ModeganError(f"{dataset.name}: class {int(empty[0])} has no example (labels must be 0..{n - 1}, "
+                           "each with at least one image)")
+    return labels, n

@@ -316,7 +316,7 @@ def pairwise_min_distance(means: np.ndarray) -> float:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Classes: labels that group a mixture's components (data.classes; docs/methods.md §9)
+# Classes: labels that group a mixture's components (data.classes; docs/methods.md §10)
 
 
 def component_classes(mix: GaussianMixture, classes: str) -> np.ndarray:

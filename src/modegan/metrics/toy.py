@@ -361,7 +361,7 @@ def w1(samples, real) -> Metric:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Conditional metrics (docs/methods.md §9): classes of components, and the labels samples were drawn for
+# Conditional metrics (docs/methods.md §10): classes of components, and the labels samples were drawn for
 
 
 def _class_protocol(n: int, mix: GaussianMixture, class_of: np.ndarray, threshold: float, grouping: str | None,

@@ -1,4 +1,4 @@
-"""Conditional networks as parts that wrap the unconditional ones (docs/methods.md §9).
+"""Conditional networks as parts that wrap the unconditional ones (docs/methods.md §10).
 
 A conditional GAN matches the joint distribution of (x, y). Inside training a labelled batch is one tensor, the
 points with their label as a last column (`join`, `split`), so every part written for batches composes unchanged:
@@ -15,7 +15,9 @@ penalty's norm is that of ∇ₓD(x, y). Packing concatenates labelled rows: a p
 - `ACGANDiscriminator`: the plain D on x plus a classifier head on the same hidden layer (Odena et al. 2017);
   its cross-entropy is `losses.acgan.AuxiliaryClassifier`'s term.
 
-Plain nn.Modules: `base` is the unconditional MLP generator or discriminator built for the widened input.
+Plain nn.Modules: `base` is the unconditional MLP or DCGAN generator or discriminator built for the widened
+input (images: the label as a constant extra channel of the batch, the embedding broadcast over the pixels as
+extra input channels of a concat D).
 """
 
 from __future__ import annotations
@@ -30,13 +32,23 @@ from modegan.nets.packing import pack
 
 
 def join(x: Tensor, y: Tensor) -> Tensor:
-    """Points (B, d) and labels (B,) -> one labelled batch (B, d + 1), the label in the last column."""
-    return torch.cat([x, y.to(device=x.device, dtype=x.dtype)[:, None]], dim=1)
+    """Points (B, d) and labels (B,) -> one labelled batch (B, d + 1), the label in the last column; images
+    (B, C, H, W) -> (B, C + 1, H, W), the label as a last, constant channel."""
+    y = y.to(device=x.device, dtype=x.dtype).reshape(-1, *([1] * (x.dim() - 1)))
+    return torch.cat([x, y.expand(x.shape[0], 1, *x.shape[2:])], dim=1)
 
 
 def split(batch: Tensor) -> tuple[Tensor, Tensor]:
     """A labelled batch (`join`) -> the points and the labels (long; never differentiable)."""
-    return batch[:, :-1], batch[:, -1].detach().round().long()
+    y = batch[:, -1].reshape(batch.shape[0], -1)[:, 0]
+    return batch[:, :-1], y.detach().round().long()
+
+
+def _with_embedding(x: Tensor, e: Tensor) -> Tensor:
+    """[x, e]: concatenated features, or for images e broadcast over the pixels as extra channels."""
+    if x.dim() == 2:
+        return torch.cat([x, e], dim=1)
+    return torch.cat([x, e[:, :, None, None].expand(-1, -1, *x.shape[2:])], dim=1)
 
 
 def strip(batch: Tensor) -> Tensor:
@@ -139,11 +151,12 @@ class ConcatDiscriminator(nn.Module):
 
     def forward(self, batch: Tensor) -> Tensor:
         x, y = split(batch)
-        return self.base(pack(torch.cat([x, self.embed(y)], dim=1), self.pack))
+        return self.base(pack(_with_embedding(x, self.embed(y)), self.pack))
 
 
 def _trunk_and_head(base: nn.Module) -> tuple[nn.Module, nn.Module]:
-    """An MLP discriminator's hidden layers φ and its output layer ψ (`nets.mlp.build_mlp`'s last Linear)."""
+    """A discriminator's hidden layers φ and its output layer ψ: an MLP's last Linear (`nets.mlp.build_mlp`), a
+    DCGAN's last 4x4 convolution over the 4x4 map (a linear map of φ's flattened features)."""
     net = base.net
     return net[:-1], net[-1]
 
@@ -164,7 +177,7 @@ class ProjectionDiscriminator(nn.Module):
         x, y = split(batch)
         trunk, head = _trunk_and_head(self.base)
         h = trunk(x)
-        return head(h).squeeze(-1) + (self.embed(y) * h).sum(-1)
+        return head(h).reshape(x.shape[0]) + (self.embed(y) * h.flatten(1)).sum(-1)
 
 
 class ACGANDiscriminator(nn.Module):
@@ -182,4 +195,4 @@ class ACGANDiscriminator(nn.Module):
 
     def class_logits(self, batch: Tensor) -> Tensor:
         trunk, _ = _trunk_and_head(self.base)
-        return self.classifier(trunk(strip(batch)))
+        return self.classifier(trunk(strip(batch)).flatten(1))

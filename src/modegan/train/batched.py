@@ -180,6 +180,7 @@ class BatchedParts:
     f_opt: torch.optim.Optimizer | None = None
     step: int = 0
     gp_weights: Tensor | None = None  # (S,): each seed's loss.gp_weight
+    terms: tuple = ()  # `Parts.terms`: none here (conditional configs, AC-GAN's term, are not stacked)
 
     @property
     def rng(self) -> list[torch.Generator]:

@@ -84,8 +84,12 @@ def build_generator(cfg: RunConfig, data_dim: int, n_classes: int | None = None,
     if m.conditioning != "none":
         if n_classes is None:
             raise ModeganError(f"model.conditioning={m.conditioning} needs labelled data (data.classes)")
-        base = MLPGenerator(m.z_dim + m.embed_dim, data_dim, width=m.g_width, depth=m.g_depth,
-                            activation=m.activation, norm=m.g_norm)
+        if m.arch == "dcgan":
+            c, size = image_shape(cfg)
+            base = DCGANGenerator(size, c, m.z_dim + m.embed_dim, width=m.g_width)
+        else:
+            base = MLPGenerator(m.z_dim + m.embed_dim, data_dim, width=m.g_width, depth=m.g_depth,
+                                activation=m.activation, norm=m.g_norm)
         return ConditionalGenerator(base, m.z_dim, n_classes, m.embed_dim, class_probs)
     if m.arch == "dcgan":
         c, size = image_shape(cfg)
@@ -131,6 +135,17 @@ def build_conditional_discriminator(cfg: RunConfig, data_dim: int, n_classes: in
     m, s = cfg.model, cfg.scheme
     if n_classes is None:
         raise ModeganError(f"model.conditioning={m.conditioning} needs labelled data (data.classes)")
+    if m.arch == "dcgan":  # concat: the embedding as extra input channels; the others on the 4x4 map
+        c, size = image_shape(cfg)
+
+        def dcgan(channels: int) -> nn.Module:
+            return DCGANDiscriminator(size, channels, width=m.d_width, norm=dcgan_d_norm(cfg),
+                                      spectral_norm=m.spectral_norm)
+
+        if m.conditioning == "concat":
+            return ConcatDiscriminator(dcgan((c + m.embed_dim) * s.pack), n_classes, m.embed_dim, s.pack)
+        wrapper = ProjectionDiscriminator if m.conditioning == "projection" else ACGANDiscriminator
+        return wrapper(dcgan(c), n_classes, 4 * m.d_width * 16, spectral_norm=m.spectral_norm)
     kw = dict(width=m.d_width, depth=m.d_depth, activation=m.activation, norm=m.d_norm,
               spectral_norm=m.spectral_norm)
     if m.conditioning == "concat":

@@ -16,6 +16,7 @@ from safetensors.torch import save as safetensors_bytes
 import modegan
 from modegan.config import RunConfig, config_from_any
 from modegan.data import ImageDataset, ToyDataset, load_dataset
+from modegan.data.datasets import image_class_labels
 from modegan.data.images import ImagesOn
 from modegan.device import Placement, resolve_device
 from modegan.errors import ModeganError
@@ -23,7 +24,7 @@ from modegan.limits import MAX_STEPS, check_int
 from modegan.losses.constraints import input_gradient_norms
 from modegan.metrics import evaluate_toy
 from modegan.metrics.classifier import Classifier, load_classifier
-from modegan.metrics.images import dataset_kind, evaluate_images
+from modegan.metrics.images import conditional_image_metrics, dataset_kind, evaluate_images
 from modegan.nets.conditional import ConditionalGenerator, join
 from modegan.report.grids import image_grid_png
 from modegan.report.plots import scatter_png
@@ -82,8 +83,10 @@ def evaluate_labelled(
     G.eval()
     labels = None
     if isinstance(G, ConditionalGenerator):
-        labels = G.sample_labels(cfg.train.eval_samples, rng)
-        samples = G.sample(cfg.train.eval_samples, rng, labels=labels).cpu()
+        n = cfg.train.eval_samples
+        labels = G.sample_labels(n, rng)
+        samples = torch.cat([G.sample(min(SAMPLE_CHUNK, n - i), rng, labels=labels[i:i + SAMPLE_CHUNK]).cpu()
+                             for i in range(0, n, SAMPLE_CHUNK)])
     elif isinstance(dataset, ImageDataset):
         n = cfg.train.eval_samples
         samples = torch.cat([G.sample(min(SAMPLE_CHUNK, n - i), rng).cpu() for i in range(0, n, SAMPLE_CHUNK)])
@@ -96,8 +99,14 @@ def evaluate_labelled(
         return dataset.evaluate_samples(samples, rng, cfg), samples, labels
     if isinstance(dataset, ImageDataset):
         classifier = classifier or run_classifier(cfg, dataset)
-        return evaluate_images(samples, dataset, classifier, generator=rng,
-                               n_feature_samples=cfg.train.feature_samples), samples, labels
+        n_feat = cfg.train.feature_samples
+        metrics = evaluate_images(samples, dataset, classifier, generator=rng, n_feature_samples=n_feat)
+        if labels is not None:
+            class_labels, n_classes = image_class_labels(dataset, cfg.data.classes)
+            metrics.update(conditional_image_metrics(samples, labels, dataset, class_labels, n_classes,
+                                                     cfg.data.classes, classifier, generator=rng,
+                                                     n_feature_samples=n_feat))
+        return metrics, samples, labels
     return evaluate_toy(samples, dataset, rng, threshold=cfg.train.hq_threshold, labels=labels), samples, labels
 
 
@@ -122,7 +131,7 @@ def critic_gradients(parts: Parts, dataset, samples: torch.Tensor, tc) -> dict:
     rng = torch.Generator().manual_seed(tc.eval_seed + 2)
     device = parts.placement.device
     if isinstance(parts.G, ConditionalGenerator):  # labelled batches, the generated ones for the real labels
-        real = join(*dataset.sample_real_labelled(n, rng)).to(device)
+        real = join(*labelled_real(parts.cfg, dataset, n, rng)).to(device)
         with torch.no_grad():
             samples = parts.G(parts.G.latent_like(real, rng))
     else:
@@ -131,6 +140,14 @@ def critic_gradients(parts: Parts, dataset, samples: torch.Tensor, tc) -> dict:
 
     with locally_normalised(parts.D) as D:
         return input_gradient_norms(D, real.to(device), samples[:n].to(device), rng, pack)
+
+
+def labelled_real(cfg: RunConfig, dataset: ToyDataset | ImageDataset, n: int, rng: torch.Generator):
+    """n fresh real points and their classes (images: rows drawn as `sample_real` draws them)."""
+    if isinstance(dataset, ImageDataset):
+        idx = torch.randint(dataset.n, (n,), generator=rng)
+        return dataset.batch(idx), image_class_labels(dataset, cfg.data.classes)[0][idx]
+    return dataset.sample_real_labelled(n, rng)
 
 
 def metric_values(metrics: dict) -> dict:
@@ -208,8 +225,11 @@ class Recorder:
         self.classifier = run_classifier(cfg, dataset)  # before training, so a missing one fails fast
         if self.classifier is not None:
             self.classifier.to(parts.placement.device)
+        described = dataset.describe()
+        if isinstance(parts.G, ConditionalGenerator):  # what `load` rebuilds the generator with
+            described = {**described, "n_classes": parts.G.n_classes}
         self.base = {
-            "preset": cfg.preset, "dataset": dataset.describe(), "config_hash": config_hash(cfg),
+            "preset": cfg.preset, "dataset": described, "config_hash": config_hash(cfg),
             "device": parts.placement.name, "precision": parts.placement.precision,
             "versions": {"modegan": modegan.__version__, "torch": torch.__version__},
         }
@@ -231,7 +251,10 @@ class Recorder:
         tc, run = self.cfg.train, self.run
         if not _finite_params(parts):
             raise TrainingDiverged("a network parameter became non-finite")
-        metrics, samples, labels = evaluate_labelled(parts.G, self.dataset, self.cfg, self.classifier)
+        if isinstance(parts.G, ConditionalGenerator):  # the labels too, for the plots
+            metrics, samples, labels = evaluate_labelled(parts.G, self.dataset, self.cfg, self.classifier)
+        else:
+            (metrics, samples), labels = evaluate(parts.G, self.dataset, self.cfg, self.classifier), None
         elapsed = self.elapsed()
         record = {
             "step": step,
@@ -247,7 +270,8 @@ class Recorder:
             "protocol": {k: m.protocol for k, m in metrics.items()},
         }
         if tc.plots and isinstance(self.dataset, ImageDataset):
-            atomic_write_with(run.sample_plot(step), lambda p: image_grid_png(p, samples[:GRID_IMAGES]))
+            grid, nrow = (samples[:GRID_IMAGES], 8) if labels is None else class_grid(samples, labels)
+            atomic_write_with(run.sample_plot(step), lambda p: image_grid_png(p, grid, nrow=nrow))
         elif tc.plots:
             real = self.dataset.sample_real(len(samples), torch.Generator().manual_seed(tc.eval_seed + 1))
             means = self.dataset.mixture.means if self.dataset.mixture is not None else None
@@ -311,6 +335,20 @@ class Recorder:
         return summary
 
 
+GRID_CLASSES = 10
+
+
+def class_grid(samples: torch.Tensor, labels: torch.Tensor, per_class: int = 8) -> tuple[torch.Tensor, int]:
+    """A class x samples grid of a conditional image run: a row per class (the first 10 classes with samples),
+    its first `per_class` samples, blank where a class has fewer."""
+    rows = []
+    for k in torch.unique(labels)[:GRID_CLASSES].tolist():
+        mine = samples[labels == k][:per_class]
+        blank = torch.full((per_class - len(mine), *samples.shape[1:]), -1.0)
+        rows.append(torch.cat([mine, blank]))
+    return torch.cat(rows), per_class
+
+
 def generator_bytes(G: torch.nn.Module, cfg: RunConfig) -> bytes:
     """A generator's weights as safetensors, the config and final step in the metadata."""
     return safetensors_bytes({k: v.cpu().contiguous() for k, v in G.state_dict().items()},
@@ -348,7 +386,8 @@ def check_config(cfg: RunConfig) -> None:
 def run_dataset(cfg: RunConfig) -> ToyDataset | ImageDataset:
     d = cfg.data
     dataset = load_dataset(d.name, seed=d.seed, n_train=d.n_train, mode_probs=d.mode_probs, root=d.dir,
-                           image_size=d.image_size, channels=d.channels, verify=d.verify, classes=d.classes)
+                           image_size=d.image_size, channels=d.channels, verify=d.verify, classes=d.classes,
+                           label_column=d.label_column, labels=d.labels)
     if any(n.startswith("data") for n in cfg.weighting.disc_real) and dataset.weights is None:
         raise ModeganError("weighting.disc_real: data weights need a dataset that carries them "
                            "(set data.mode_probs to draw a biased training set with known weights)")
@@ -360,23 +399,43 @@ def training_set(dataset: ToyDataset | ImageDataset) -> torch.Tensor | ImageData
     return dataset if isinstance(dataset, ImageDataset) else dataset.train
 
 
-def training_data(dataset: ToyDataset | ImageDataset, placement: Placement, labelled: bool = False
-                  ) -> tuple[torch.Tensor | ImagesOn, torch.Tensor | None]:
+def training_data(dataset: ToyDataset | ImageDataset, placement: Placement, labelled: bool = False,
+                  classes: str | None = None) -> tuple[torch.Tensor | ImagesOn, torch.Tensor | None]:
     """What `train_step` draws batches from, on the run's device: the toy tensor (and its importance weights,
     if any), or the image rows (`ImagesOn`). `labelled` (a conditional run): the toy rows with their labels as
     a last column (`nets.conditional.join`)."""
     device = placement.device
     if isinstance(dataset, ImageDataset):
+        if labelled:
+            return LabelledImagesOn(ImagesOn(dataset, device), image_class_labels(dataset, classes)[0]), None
         return ImagesOn(dataset, device), None
     weights = dataset.weights.to(device) if dataset.weights is not None else None
     train = join(dataset.train, dataset.labels) if labelled else dataset.train
     return train.to(device), weights
 
 
+class LabelledImagesOn:
+    """An image dataset's rows on the device (`ImagesOn`) with their classes: `batch(idx)` is the labelled batch
+    (`nets.conditional.join`: the label as a constant last channel)."""
+
+    def __init__(self, images: ImagesOn, labels: torch.Tensor):
+        self.images, self.labels, self.n = images, labels.to(images.device), images.n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def batch(self, idx: torch.Tensor) -> torch.Tensor:
+        return join(self.images.batch(idx), self.labels[idx])
+
+
 def dataset_classes(cfg: RunConfig, dataset: ToyDataset | ImageDataset) -> dict:
     """build_parts' n_classes and class_probs for a conditional run (none for others)."""
     if cfg.model.conditioning == "none":
         return {}
+    if isinstance(dataset, ImageDataset):
+        labels, n = image_class_labels(dataset, cfg.data.classes)
+        counts = torch.bincount(labels, minlength=n).float()
+        return {"n_classes": n, "class_probs": counts / counts.sum()}
     if getattr(dataset, "labels", None) is None:
         raise ModeganError(f"model.conditioning={cfg.model.conditioning} needs labelled data; {cfg.data.name} "
                            "carries no labels")
@@ -541,7 +600,7 @@ def _train(cfg: RunConfig, run: RunDir, state: dict | None, *, overwrite: bool, 
     start = 0 if state is None else state["step"]
     rec = Recorder(run, cfg, dataset, parts, start, 0.0 if state is None else state["elapsed_s"])
     labelled = cfg.model.conditioning != "none"
-    (train_set, train_weights), bs = training_data(dataset, placement, labelled), tc.batch_size
+    (train_set, train_weights), bs = training_data(dataset, placement, labelled, cfg.data.classes), tc.batch_size
     check_every = 1 if placement.syncs_cheaply else ACCELERATOR_CHECK_EVERY
     sums = LossSums()
     step = start
