@@ -465,8 +465,9 @@ def test_a_class_with_no_example_is_one_line():
 
 @pytest.mark.parametrize("preset, classes, expect", [
     ("acgan", None, {"cond_acc", "intra_fd", "digit_kl"}),
-    ("cgan", "digit1", {"cond_acc", "class_kl", "class_modes", "intra_fd", "modes"}),
-    ("projection", "triple", {"cond_acc", "modes"}),
+    pytest.param("cgan", "digit1", {"cond_acc", "class_kl", "class_modes", "intra_fd", "modes"},
+                 marks=pytest.mark.slow),
+    pytest.param("projection", "triple", {"cond_acc", "modes"}, marks=pytest.mark.slow),
 ])
 def test_mnist_and_stacked_mnist_conditional_runs(preset, classes, expect, mnist_dir, stub_classifier, tmp_path):
     name = "mnist" if classes is None else "stacked-mnist"

@@ -59,7 +59,11 @@ def _check_finished(out, summary):
     return summary
 
 
-@pytest.mark.parametrize("preset", sorted(PRESETS))
+SLOW_ON_IMAGES = {"cwgan-gp", "iwcgan", "projection"}  # conditional variants beyond cgan and acgan: > 5 s each
+
+
+@pytest.mark.parametrize("preset", [pytest.param(p, marks=pytest.mark.slow) if p in SLOW_ON_IMAGES else p
+                                    for p in sorted(PRESETS)])
 def test_every_preset_trains_on_images(preset, folder, labelled_folder, tmp_path):
     conditional = PRESETS[preset].settings.get("model", {}).get("conditioning", "none") != "none"
     if conditional:
