@@ -385,6 +385,8 @@ def test_plain_runs_refuse_labels(tmp_path):
     train(cfg_of("gan", data={"classes": None}), out=tmp_path / "g")
     with pytest.raises(ModeganError, match="needs a conditional run"):
         sample(tmp_path / "g", 3, labels=1)
+    with pytest.raises(ModeganError, match="labels need a conditional generator"):
+        load(tmp_path / "g").sample(3, torch.Generator(), labels=[0, 1, 2])
     with pytest.raises(ModeganError, match="needs a conditional run"):
         interpolate(tmp_path / "g", across_classes=True)
     x, labels = interpolate(tmp_path / "g", steps=3, rows=2)

@@ -21,5 +21,10 @@ class GaussianPrior:
         return self.sample_z(real.shape[0], generator)
 
     @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
+    def sample(self, n: int, generator: torch.Generator, labels=None) -> torch.Tensor:
+        if labels is not None:  # the signature of nets.conditional.ConditionalGenerator.sample
+            from modegan.errors import ModeganError
+
+            raise ModeganError("labels need a conditional generator (model.conditioning concat, projection or acgan); "
+                               "this one takes no label")
         return self(self.sample_z(n, generator))

@@ -117,8 +117,8 @@ def panels_figure(panels: list[tuple[str, object, object, object]], cols: int = 
     cols = min(cols, len(panels))
     rows = math.ceil(len(panels) / cols)
     fig = plt.figure(figsize=(size * cols, size * rows), dpi=80)
-    for i, (title, gen, real, means) in enumerate(panels):
-        _scatter(fig, (rows, cols, i + 1), gen, real, means, title, limits)
+    for i, (title, gen, real, means, *classes) in enumerate(panels):  # an optional 5th: (labels, n_classes)
+        _scatter(fig, (rows, cols, i + 1), gen, real, means, title, limits, classes[0] if classes else None)
     if legend and fig.axes:
         _legend(fig.axes[0])
     return fig
