@@ -541,6 +541,9 @@ def test_point_cloud_labels_from_a_column_or_a_second_npy(cloud, tmp_path):
               out=tmp_path / "run")
     assert s["status"] == "finished" and s["dataset"]["n_classes"] == 3
     assert sample(tmp_path / "run", 4, labels=1).shape == (4, 2)
+    assert main(["train", "--preset", "acgan", "--data", str(d / "c.csv"), "--label-column", "label", "--steps", "2",
+                 "train.eval_every=2", "train.eval_samples=50", "--out", str(tmp_path / "cli"), "--no-progress"]) == 0
+    assert json.loads((tmp_path / "cli" / "summary.json").read_text())["dataset"]["classes"] == "column label"
 
 
 def _npy_labels(d, labels):
