@@ -5,6 +5,7 @@ import torch
 
 from modegan.config import build_config
 from modegan.data import load_dataset
+from modegan.errors import ModeganError
 from modegan.presets import PRESETS
 from modegan.train.flops import count_matmul_flops, mlp_layers, step_flops
 from modegan.train.parts import attach_diwgan, build_parts
@@ -33,6 +34,10 @@ def test_count_matches_executed_products(preset):
     over = {"data": {"name": "ring8", "n_train": 500}, "model": {"g_width": 24, "d_width": 20, "g_depth": 2},
             "train": {"batch_size": 36}, "diwgan": {"ae_steps": 2}}
     cfg = build_config(preset=preset, overrides=over)
+    if cfg.model.conditioning != "none":
+        with pytest.raises(ModeganError, match="does not count conditional"):
+            step_flops(cfg, 2)
+        return
     data = load_dataset(cfg.data.name, n_train=500)
     torch.manual_seed(0)
     parts = build_parts(cfg, data.dim)

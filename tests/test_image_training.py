@@ -34,6 +34,17 @@ def folder(tmp_path_factory):
     return d
 
 
+@pytest.fixture(scope="module")
+def labelled_folder(tmp_path_factory):
+    """64 random 28x28 RGB PNGs in 4 class subfolders."""
+    d = tmp_path_factory.mktemp("classes")
+    rng = np.random.default_rng(1)
+    for i in range(64):
+        (d / f"class{i % 4}").mkdir(exist_ok=True)
+        Image.fromarray(rng.integers(0, 256, (28, 28, 3), dtype=np.uint8)).save(d / f"class{i % 4}" / f"{i:02d}.png")
+    return d
+
+
 def _config(preset, name, **extra):
     ov = {**TINY, "data": {"name": str(name)}}
     for k, v in extra.items():
@@ -48,12 +59,22 @@ def _check_finished(out, summary):
     return summary
 
 
-@pytest.mark.parametrize("preset", sorted(PRESETS))
-def test_every_preset_trains_on_images(preset, folder, tmp_path):
+SLOW_ON_IMAGES = {"cwgan-gp", "iwcgan", "projection"}  # conditional variants beyond cgan and acgan: > 5 s each
+
+
+@pytest.mark.parametrize("preset", [pytest.param(p, marks=pytest.mark.slow) if p in SLOW_ON_IMAGES else p
+                                    for p in sorted(PRESETS)])
+def test_every_preset_trains_on_images(preset, folder, labelled_folder, tmp_path):
+    conditional = PRESETS[preset].settings.get("model", {}).get("conditioning", "none") != "none"
+    if conditional:
+        with pytest.raises(ModeganError, match="carries no labels .put each class's images in its own subfolder"):
+            train(_config(preset, folder, data={"image_size": 28}), out=tmp_path / "unlabelled")
+        folder = labelled_folder  # one subfolder a class
     cfg = _config(preset, folder, data={"image_size": 28})
     assert cfg.model.arch == "dcgan" and cfg.data.image_size == 28 and cfg.data.channels == 3
     summary = _check_finished(tmp_path, train(cfg, out=tmp_path))
     assert {"fd", "kid", "precision", "recall"} <= set(summary["metrics"])
+    assert ("intra_fd" in summary["metrics"]) == conditional
     assert summary["protocol"]["fd"]["features"] == "random_cnn"
 
 

@@ -46,6 +46,8 @@ def train(
                                       "continues where it trained unless given)"),
     dist_backend: str = typer.Option("auto", "--dist-backend", help="under torchrun with several processes: "
                                      "auto (nccl with CUDA, else gloo), gloo or nccl"),
+    label_column: str | None = typer.Option(None, "--label-column", help="a .csv point cloud's label column (header "
+                                            "name or 0-based index; sets data.label_column)"),
 ):
     """Train one run and write its run directory (under torchrun: on every process, rank 0 writing)."""
     from modegan.config import build_config
@@ -53,7 +55,7 @@ def train(
     from modegan.train import train as run_train
 
     if resume is not None:
-        if overrides or preset or data or data_dir or seed is not None or config or out is not None:
+        if overrides or preset or data or data_dir or seed is not None or config or out is not None or label_column:
             raise ModeganError("--resume takes only --steps and --device; the run's config.yaml fixes everything else")
         if steps is not None:
             check_int(steps, "--steps", 1, MAX_STEPS)
@@ -62,7 +64,8 @@ def train(
         ov = _overrides(overrides, {"--data": ("data.name", data),
                                     "--data-dir": ("data.dir", None if data_dir is None else str(data_dir)),
                                     "--seed": ("train.seed", seed), "--steps": ("train.steps", steps),
-                                    "--preset": ("preset", preset), "--device": ("train.device", device)})
+                                    "--preset": ("preset", preset), "--device": ("train.device", device),
+                                    "--label-column": ("data.label_column", label_column)})
         cfg = build_config(preset=preset, file=config, overrides=ov)
         if out is None:
             raise ModeganError("an output directory is needed (--out DIR)")
@@ -141,7 +144,9 @@ def eval_run(
     if is_fit_run(run):  # the rows stored with a modegan.fit run
         dataset = stored_dataset(RunDir(run), cfg, None)
     else:
-        dataset = load_dataset(cfg.data.name, seed=cfg.data.seed, n_train=cfg.data.n_train)
+        d = cfg.data
+        dataset = load_dataset(d.name, seed=d.seed, n_train=d.n_train, classes=d.classes, label_column=d.label_column,
+                               labels=d.labels)
     metrics, _ = evaluate(load(run, device), dataset, cfg)
     values = metric_values(metrics)
     protocol = {k: m.protocol for k, m in metrics.items()}
@@ -159,6 +164,10 @@ def sample(
     seed: int = typer.Option(0, help="sampling seed"),
     device: str = typer.Option("cpu", help="where the generator runs: auto, cpu, cuda, cuda:N or mps (the z are "
                                "drawn on the CPU, so the samples do not depend on it beyond rounding)"),
+    class_: int | None = typer.Option(None, "--class", help="a conditional run: every sample of this class"),
+    labels: Path | None = typer.Option(None, "--labels", help="a conditional run: a .npy or text file of one "
+                                       "class index per sample (sets -n)"),
+    truncation: float | None = typer.Option(None, help="redraw every z coordinate beyond +-this (truncation trick)"),
 ):
     """Write samples from a run's generator to a .npy file."""
     import numpy as np
@@ -167,10 +176,74 @@ def sample(
     from modegan.train import sample as draw
 
     output = check_out_file(output, "-o", suffix=".npy")  # n, seed and the size are checked by `sample`
-    x = draw(run, n, seed, device).numpy()
+    if class_ is not None and labels is not None:
+        raise ModeganError("give --class or --labels, not both")
+    given = class_ if labels is None else read_labels(labels)
+    if labels is not None:
+        n = len(given)
+    x = draw(run, n, seed, device, labels=given, truncation=truncation).numpy()
     output.parent.mkdir(parents=True, exist_ok=True)
     np.save(output, x)
-    console.print(f"wrote {x.shape[0]} samples of dimension {x.shape[1]} to {output}")
+    what = "" if given is None else f" of class {class_}" if class_ is not None else f" with the labels of {labels}"
+    console.print(f"wrote {x.shape[0]} samples{what} of shape {tuple(x.shape[1:])} to {output}")
+
+
+def read_labels(path: Path) -> list[int]:
+    """One class index per sample from a .npy file (1-D integers) or a text file (whitespace-separated)."""
+    import numpy as np
+
+    if not path.is_file():
+        raise ModeganError(f"--labels: file not found: {path}")
+    try:
+        if path.suffix == ".npy":
+            values = np.load(path, allow_pickle=False)
+        else:
+            values = np.array([float(v) for v in path.read_text(encoding="utf-8").split()])
+    except (ValueError, OSError, UnicodeDecodeError) as e:
+        raise ModeganError(f"--labels {path}: cannot read class indices ({str(e).splitlines()[0]})") from None
+    values = np.asarray(values)
+    if values.ndim != 1 or values.size == 0:
+        raise ModeganError(f"--labels {path}: expected one class index per sample (a 1-D list), got shape "
+                           f"{values.shape}")
+    if values.dtype.kind == "f" and not (np.isfinite(values).all() and (values == np.round(values)).all()):
+        raise ModeganError(f"--labels {path}: class indices must be integers")
+    if values.dtype.kind not in "iuf":
+        raise ModeganError(f"--labels {path}: class indices must be integers, got {values.dtype}")
+    return [int(v) for v in values]
+
+
+@app.command()
+def interpolate(
+    run: Path = typer.Argument(..., help="a run directory"),
+    output: str = typer.Option(..., "-o", "--output", help="output .png (a grid) or .npy (rows x columns x sample)"),
+    steps: int = typer.Option(10, help="points along each path, end points included"),
+    rows: int = typer.Option(8, help="paths (grid rows)"),
+    seed: int = typer.Option(0, help="sampling seed"),
+    class_: int | None = typer.Option(None, "--class", help="a conditional run: every path of this class"),
+    across_classes: bool = typer.Option(False, "--across-classes", help="a conditional run: a fixed z per row, "
+                                        "the columns every class in turn"),
+    truncation: float | None = typer.Option(None, help="redraw every z coordinate beyond +-this (truncation trick)"),
+    device: str = typer.Option("cpu", help="where the generator runs: auto, cpu, cuda, cuda:N or mps"),
+):
+    """Samples along latent paths (slerp between Gaussian z), or across the classes of a conditional run."""
+    import numpy as np
+
+    from modegan.limits import check_out_file
+    from modegan.train.control import interpolate as grid
+
+    out = check_out_file(output, "-o")
+    if out.suffix not in (".png", ".npy"):
+        raise ModeganError(f"-o must be a .png or .npy file, got {out}")
+    x, labels = grid(run, steps=steps, rows=rows, seed=seed, device=device, labels=class_,
+                     across_classes=across_classes, truncation=truncation)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".npy":
+        np.save(out, x.numpy())
+    else:
+        from modegan.report.plots import interpolation_png
+
+        interpolation_png(out, x, labels, run)
+    console.print(f"wrote a {x.shape[0]} x {x.shape[1]} grid of samples to {out}")
 
 
 @app.command()

@@ -35,6 +35,12 @@ class DataConfig:
     image_size: int | None = None  # 28 or 32; fixed by mnist/stacked-mnist (28) and cifar10 (32); folders: 32
     channels: int | None = None  # 1 or 3; fixed by the named datasets; folders: 3
     verify: bool = True  # check the MNIST / CIFAR-10 files' checksums
+    # Labels (docs/methods.md §10): toy mixtures' classes: components (the component index), rows, columns (the
+    # components grouped by their second / first coordinate, e.g. grid25's 5 rows of 5 modes), or a number N
+    # (N blocks of consecutive components). Unset: no labels, or components when model.conditioning is set.
+    classes: str | None = None
+    label_column: str | None = None  # a .csv point cloud's label column: its header name or 0-based index
+    labels: str | None = None  # a .npy point cloud's labels: a second .npy of one integer class per row
 
 
 @dataclass
@@ -62,6 +68,11 @@ class ModelConfig:
     # The DCGAN discriminator's normalisation when loss.gp_weight > 0, in place of its batch norm (Gulrajani
     # et al. 2017, §4): layer (their code's layer norm over C, H, W) or none
     gp_d_norm: Literal["layer", "none"] = "layer"
+    # Conditional networks (docs/methods.md §10): concat (a label embedding concatenated to z in G and to D's
+    # input; Mirza & Osindero 2014), projection (D's output plus <embed(y), phi(x)>; Miyato & Koyama 2018) or
+    # acgan (D with an auxiliary classifier head, its cross-entropy in both losses; Odena et al. 2017)
+    conditioning: Literal["none", "concat", "projection", "acgan"] = "none"
+    embed_dim: int = 16  # the learned label embedding concatenated to z (G) and to D's input (concat)
 
 
 @dataclass
@@ -74,6 +85,7 @@ class LossConfig:
     gp_center: float = 1.0
     n_critic: int = 1  # D steps per G step
     constraints: list[str] = field(default_factory=list)  # registered constraints (modegan.register_constraint)
+    ac_weight: float = 1.0  # model.conditioning=acgan: weight of the auxiliary classifier's cross-entropy
 
 
 @dataclass
@@ -215,6 +227,12 @@ UNUSED_OMITTED = {
     "train.tracker": (lambda cfg: False, "none"),
     "train.tracker_uri": (lambda cfg: False, None),
     "train.log_every": (lambda cfg: False, 100),
+    "data.classes": (lambda cfg: False, None),
+    "data.label_column": (lambda cfg: False, None),
+    "data.labels": (lambda cfg: False, None),
+    "model.conditioning": (lambda cfg: False, "none"),
+    "model.embed_dim": (lambda cfg: cfg.model.conditioning != "none", 16),
+    "loss.ac_weight": (lambda cfg: cfg.model.conditioning == "acgan", 1.0),
 }
 
 
@@ -223,6 +241,7 @@ POSITIVE_INTS = {
     "train.batch_size", "train.eval_every", "train.eval_samples", "train.threads", "weighting.topk_every",
     "diwgan.n_history", "diwgan.latent_dim", "diwgan.ae_steps", "scheme.pack", "train.feature_samples",
     "train.log_every",
+    "model.embed_dim",
 }
 NON_NEGATIVE = {
     "model.g_depth", "model.d_depth", "loss.gp_weight", "train.ckpt_every", "g_optim.weight_decay",
@@ -464,10 +483,11 @@ COUNT_RANGES = {  # key: (smallest, largest) allowed
     "diwgan.ae_steps": (1, lim.MAX_STEPS), "weighting.topk_every": (1, lim.MAX_STEPS),
     "model.g_depth": (0, lim.MAX_DEPTH), "model.d_depth": (0, lim.MAX_DEPTH), "loss.n_critic": (1, lim.MAX_N_CRITIC),
     "scheme.unroll": (0, lim.MAX_UNROLL), "train.threads": (1, lim.MAX_THREADS),
+    "model.embed_dim": (1, lim.MAX_EMBED_DIM),
 }
 LEARNING_RATES = ("g_optim.lr", "d_optim.lr", "diwgan.ae_lr")
 SCALES = ("loss.clip", "loss.gp_weight", "loss.gp_center", "train.hq_threshold", "weighting.temperature",
-          "diwgan.alpha")
+          "diwgan.alpha", "loss.ac_weight")
 UNIT_INTERVAL = {"g_optim.momentum": "[0, 1)", "d_optim.momentum": "[0, 1)", "g_optim.alpha": "[0, 1]",
                  "d_optim.alpha": "[0, 1]", "g_optim.weight_decay": "[0, 1]", "d_optim.weight_decay": "[0, 1]",
                  "train.ema": "[0, 1)"}
@@ -587,6 +607,9 @@ def resolve_defaults(cfg: RunConfig) -> RunConfig:
     if not image and encoder == "conv":
         raise ModeganError("diwgan.encoder: conv needs image data; allowed for toy data: mlp, identity")
     dw.encoder = encoder
+    if m.conditioning != "none" and d.classes is None and not image and Path(d.name).suffix.lower() not in (
+            ".npy", ".csv"):
+        d.classes = "components"  # a mixture's labels: the component index
     if dw.latent_dim is None:
         dw.latent_dim = (16 if d.name == "mnist" else 32) if image else 2
     return cfg
@@ -651,6 +674,61 @@ def _validate_combination(cfg: RunConfig) -> None:
         if dw.enabled:
             raise ModeganError("scheme.veegan and diwgan.enabled do not combine")
     _validate_meaning(cfg)
+    _validate_conditioning(cfg)
+
+
+CLASS_GROUPINGS = ("components", "rows", "columns")
+STACKED_CLASSES = ("triple", "digit0", "digit1", "digit2")  # Stacked MNIST: the 1000 triples, or one channel's digit
+
+
+def _validate_conditioning(cfg: RunConfig) -> None:
+    """Labels and conditional networks: what composes with them, or one line saying why not (docs/methods.md §10)."""
+    d, m, s, lc, w = cfg.data, cfg.model, cfg.scheme, cfg.loss, cfg.weighting
+    if d.classes is not None:
+        c = d.classes
+        if d.name == "stacked-mnist":
+            if c not in STACKED_CLASSES:
+                raise ModeganError(f"data.classes: {c!r} is not allowed for stacked-mnist; allowed: "
+                                   f"{', '.join(STACKED_CLASSES)}")
+        elif m.arch == "dcgan":
+            raise ModeganError("data.classes groups a toy mixture's components (or picks Stacked MNIST's labels); "
+                               f"{d.name} images carry their own labels (leave data.classes unset)")
+        elif c not in CLASS_GROUPINGS and not (c.isdigit() and int(c) >= 1):
+            raise ModeganError(f"data.classes: {c!r} is not allowed; allowed: components, rows, columns, "
+                               "a positive integer N")
+    suffix = Path(d.name).suffix.lower()
+    if d.label_column is not None and suffix != ".csv":
+        raise ModeganError(f"data.label_column (--label-column) applies to .csv point clouds; {d.name} is not one "
+                           "(a .npy point cloud takes data.labels, a second .npy)")
+    if d.labels is not None and suffix != ".npy":
+        raise ModeganError(f"data.labels (a .npy of classes) applies to .npy point clouds; {d.name} is not one "
+                           "(a .csv takes data.label_column)")
+    cond = m.conditioning
+    if cond != "acgan" and lc.ac_weight != 1.0:
+        raise ModeganError("loss.ac_weight applies only with model.conditioning=acgan")
+    if cond == "none":
+        if m.embed_dim != 16:
+            raise ModeganError("model.embed_dim applies only with model.conditioning concat, projection or acgan")
+        return
+    if s.veegan:
+        raise ModeganError("model.conditioning and scheme.veegan do not combine: VEEGAN's joint discriminator "
+                           "D(z, x) and its reconstructor take no label")
+    if cfg.diwgan.enabled:
+        raise ModeganError("model.conditioning and diwgan.enabled do not combine: DIWGAN's KDEs and targets are "
+                           "of the unlabelled data (per-class KDEs and targets are not built)")
+    if s.pack > 1 and cond != "concat":
+        raise ModeganError(f"model.conditioning={cond} with scheme.pack > 1: a pack carries m labels and "
+                           f"{'the projection' if cond == 'projection' else 'the auxiliary classifier'} takes one "
+                           "per input; allowed with packing: model.conditioning=concat")
+    if s.unroll and cond == "acgan":
+        raise ModeganError("model.conditioning=acgan with scheme.unroll: the unrolled discriminator steps take the "
+                           "adversarial loss alone, not the classifier's cross-entropy; allowed: concat, projection")
+    if "distance" in (*w.gen, *w.disc_fake):
+        raise ModeganError("weighting 'distance' with model.conditioning: the nearest real sample in the batch may be "
+                           "of another class, so the distance mixes classes")
+    if lc.constraints:
+        raise ModeganError("loss.constraints (registered) with model.conditioning: registered penalties take "
+                           "unlabelled batches")
 
 
 # Losses on an unbounded score rather than a sigmoid's logit.

@@ -487,6 +487,9 @@ def fit(generator: nn.Module | None = None, discriminator: nn.Module | None = No
             raise ModeganError(f"{role} must be a torch.nn.Module, got {type(nets[role]).__name__}")
     z = find_z_dim(generator, z_dim)
     cfg, dataset, rows = fit_config(method, data, z_dim=z, steps=steps, device=device, batch_size=batch_size)
+    if cfg.model.conditioning != "none":
+        raise ModeganError(f"model.conditioning={cfg.model.conditioning} with modegan.fit: your G and D take no "
+                           "label; train a conditional preset with modegan.train")
     placement = Placement.of(cfg)
     run = RunDir(out)
     run_mod.check_config(cfg)

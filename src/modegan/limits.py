@@ -25,6 +25,7 @@ MAX_BENCH_SEEDS = 1000  # --seeds of a benchmark
 MAX_DEPTH = 1000  # hidden layers of an MLP
 MAX_N_CRITIC = 1000  # discriminator steps per generator step
 MAX_UNROLL = 100  # unrolled discriminator steps (each keeps a copy of D in the graph)
+MAX_EMBED_DIM = 4096  # a label embedding's dimension (model.embed_dim)
 MAX_EPOCHS = 10_000  # classifier train --epochs
 
 

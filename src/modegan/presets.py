@@ -197,3 +197,64 @@ for _m in (2, 3, 4):
         },
         notes=f"As in PacGAN's code the discriminator gets batch_size packs, so {_m} x batch_size samples a step.",
     ))
+
+# --- conditional generation (docs/methods.md §10) ----------------------------------------------------------
+# Labels come from the data (data.classes for the toy mixtures: components unless set).
+
+register(Preset(
+    name="cgan",
+    summary="conditional GAN: a learned label embedding concatenated to z in G and to D's input",
+    source="Mirza & Osindero 2014, 'Conditional Generative Adversarial Nets', §3.2 (y fed to both networks as an "
+    "additional input layer); non-saturating loss and Adam 2e-4, beta1 0.5 as preset gan",
+    settings={**_GAN, "model": {"conditioning": "concat"}},
+    notes="The paper's SGD with momentum, dropout and maxout layers are not used: every method shares the benchmark "
+    "networks (benchmarks.md §3) and preset gan's optimiser; y enters through a learned embedding "
+    "(model.embed_dim 16) rather than a one-hot vector.",
+))
+
+register(Preset(
+    name="cwgan-gp",
+    summary="conditional WGAN-GP: concat conditioning, the penalty at interpolates of real and generated points "
+    "of the same label",
+    source="Gulrajani et al. 2017, Algorithm 1 (lambda 10, n_critic 5, Adam 1e-4, betas (0.5, 0.9) as preset "
+    "wgan-gp) with the label input of Mirza & Osindero 2014",
+    settings={**_WGAN_GP, "model": {"conditioning": "concat"}},
+    notes="Each critic step generates its batch for the real batch's labels, so every interpolate keeps one label. "
+    "For the toy mixtures the authors' toy script uses lambda 0.1 (preset wgan-gp-toy): loss.gp_weight=0.1.",
+))
+
+register(Preset(
+    name="acgan",
+    summary="AC-GAN: D with an auxiliary classifier head; its cross-entropy on real and generated labels is added "
+    "to both losses",
+    source="Odena, Olah, Shlens 2017, 'Conditional Image Synthesis with Auxiliary Classifier GANs', §3 (D: L_S + L_C, "
+    "G: L_C - L_S) and appendix (Adam 2e-4, beta1 0.5); G takes the label with z",
+    settings={**_GAN, "model": {"conditioning": "acgan"}, "loss": {**_GAN["loss"], "ac_weight": 1.0}},
+    notes="L_S is the non-saturating loss here; the classifier is a linear head on D's last hidden layer, and D does "
+    "not see the label.",
+))
+
+register(Preset(
+    name="projection",
+    summary="projection discriminator: D(x, y) = psi(phi(x)) + <embed(y), phi(x)>, hinge loss, spectral norm "
+    "(SNGAN-projection)",
+    source="Miyato & Koyama 2018, 'cGANs with Projection Discriminator', Eq. 3 and §5 (hinge loss, spectral norm on "
+    "every D layer and on the embedding, Adam 2e-4, betas (0, 0.9), n_dis 5)",
+    settings={
+        "loss": {"type": "hinge", "n_critic": 5},
+        "model": {"conditioning": "projection", "spectral_norm": True},
+        "g_optim": {"name": "adam", "lr": 2e-4, "betas": [0.0, 0.9]},
+        "d_optim": {"name": "adam", "lr": 2e-4, "betas": [0.0, 0.9]},
+    },
+    notes="Their ResNet networks and conditional batch norm in G are not used: G concatenates the label embedding "
+    "to z, on the shared benchmark networks.",
+))
+
+register(Preset(
+    name="iwcgan",
+    summary="importance-weighted conditional GAN: preset cgan with IWGAN's generator weights D/(1-D)",
+    source="Hu, Yang, Salakhutdinov, Xing 2018, §4.1, Eq. 16 (detached, batch-normalised density-ratio weights, as "
+    "preset iwgan) on the conditional GAN of Mirza & Osindero 2014 (preset cgan): D(x, y) gives the ratio "
+    "p(x, y) / q(x, y)",
+    settings={**_GAN, "model": {"conditioning": "concat"}, "weighting": {"gen": ["density_ratio"]}},
+))

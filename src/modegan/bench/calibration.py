@@ -14,6 +14,8 @@ protocol (`modegan.train.run.evaluate`: `eval_samples` draws with generator seed
 
 A method's cell is flagged `≈ noise` when its mean is not better than the uniform row's value, in the
 metric's direction (modes, hqs: higher is better; jsd_grid, tv_grid, rkl_modes, w1: lower is better).
+With data.classes both rows carry labels (the true mixture's points their own classes, the uniform box's drawn
+from the class probabilities), so cond_acc, within_modes and within_coverage (higher is better) are calibrated.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import torch
 TRUE_MIXTURE = "reference: true mixture"
 UNIFORM_BOX = "reference: uniform box"
 REFERENCES = (TRUE_MIXTURE, UNIFORM_BOX)
-HIGHER_IS_BETTER = ("modes", "hqs")
+HIGHER_IS_BETTER = ("modes", "hqs", "cond_acc", "within_modes", "within_coverage")
 LOWER_IS_BETTER = ("jsd_grid", "tv_grid", "rkl_modes", "w1")
 NOISE_FLAG = "≈ noise"
 NO_MIXTURE_NOTE = "no true-mixture row: a point cloud has no known distribution; the uniform box is its " \
@@ -47,6 +49,7 @@ class EvalProtocol:
     eval_seed: int
     eval_samples: int
     hq_threshold: float
+    classes: str | None = None  # data.classes: the rows then carry the conditional metrics
 
 
 def eval_protocol(cfg) -> EvalProtocol | None:
@@ -57,7 +60,7 @@ def eval_protocol(cfg) -> EvalProtocol | None:
     if is_image_data(d.name) or d.image_size is not None or t.eval_samples is None:
         return None
     return EvalProtocol(d.name, d.seed, d.n_train, tuple(d.mode_probs), t.eval_seed, t.eval_samples,
-                        float(t.hq_threshold))
+                        float(t.hq_threshold), d.classes)
 
 
 def uniform_box(dataset) -> tuple[torch.Tensor, torch.Tensor]:
@@ -78,6 +81,22 @@ def reference_samples(dataset, label: str, n: int, generator: torch.Generator) -
     return (lo + (hi - lo) * torch.rand(n, dataset.dim, generator=generator, dtype=torch.float64)).float()
 
 
+def reference_samples_labelled(dataset, label: str, n: int, generator: torch.Generator
+                               ) -> tuple[torch.Tensor, torch.Tensor]:
+    """With classes (data.classes): the true mixture's draws with their own classes (a perfect conditional
+    sampler), or the uniform box's with labels drawn from the class probabilities by their own generator (seed
+    `LABEL_SEED`), so the points and the w1 draws after them are those of the unlabelled row."""
+    if label == TRUE_MIXTURE:
+        return dataset.sample_real_labelled(n, generator)
+    x = reference_samples(dataset, label, n, generator)
+    labels = torch.multinomial(dataset.class_probs(), n, replacement=True,
+                               generator=torch.Generator().manual_seed(LABEL_SEED))
+    return x, labels
+
+
+LABEL_SEED = 2_019
+
+
 def calibration(dataset, n: int, eval_seed: int, threshold: float) -> dict[str, dict[str, float | None]]:
     """{reference label: metric values} scored exactly as `evaluate` scores a generator (NaN as None)."""
     from modegan.metrics import evaluate_toy
@@ -87,7 +106,12 @@ def calibration(dataset, n: int, eval_seed: int, threshold: float) -> dict[str, 
         if label == TRUE_MIXTURE and dataset.source in POINT_CLOUDS:
             continue
         rng = torch.Generator().manual_seed(eval_seed)
-        metrics = evaluate_toy(reference_samples(dataset, label, n, rng), dataset, rng, threshold=threshold)
+        labels = None
+        if getattr(dataset, "class_of", None) is not None:  # labelled references: a conditional sampler's rows
+            samples, labels = reference_samples_labelled(dataset, label, n, rng)
+        else:
+            samples = reference_samples(dataset, label, n, rng)
+        metrics = evaluate_toy(samples, dataset, rng, threshold=threshold, labels=labels)
         out[label] = {k: (m.value if math.isfinite(m.value) else None) for k, m in metrics.items()}
     return out
 
@@ -97,7 +121,8 @@ def calibration_for(p: EvalProtocol) -> dict[str, dict[str, float | None]]:
     """The calibration rows of one protocol, computed once per process (results.md, CSV and report share)."""
     from modegan.data import load_dataset
 
-    dataset = load_dataset(p.data, seed=p.data_seed, n_train=p.n_train, mode_probs=list(p.mode_probs) or None)
+    dataset = load_dataset(p.data, seed=p.data_seed, n_train=p.n_train, mode_probs=list(p.mode_probs) or None,
+                           classes=p.classes)
     return calibration(dataset, p.eval_samples, p.eval_seed, p.hq_threshold)
 
 

@@ -40,8 +40,20 @@ def _load_one(path: Path, size: int, mode: str) -> np.ndarray:
     return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
 
 
+def folder_labels(folder: Path, paths: list[Path]) -> torch.Tensor | None:
+    """One class per first-level subfolder (sorted by name: class 0 is the first) when every image lies in one;
+    None when any image lies directly in `folder` (then the folder has no labels)."""
+    tops = [p.relative_to(folder).parts for p in paths]
+    if any(len(t) < 2 for t in tops):
+        return None
+    names = sorted({t[0] for t in tops})
+    index = {n: i for i, n in enumerate(names)}
+    return torch.tensor([index[t[0]] for t in tops], dtype=torch.int64)
+
+
 def load_image_folder(folder: str | os.PathLike, *, size: int = 32, channels: int = 3) -> TensorImages:
-    """Every .png/.jpg/.jpeg under `folder` (recursively), as (channels, size, size) images; no labels."""
+    """Every .png/.jpg/.jpeg under `folder` (recursively), as (channels, size, size) images; labelled by their
+    first-level subfolder when every image lies in one (`folder_labels`), else without labels."""
     folder = Path(folder).expanduser()
     if not folder.is_dir():
         raise ModeganError(f"image folder {folder} does not exist or is not a directory")
@@ -56,7 +68,7 @@ def load_image_folder(folder: str | os.PathLike, *, size: int = 32, channels: in
     for p in paths:
         listing.update(str(p.relative_to(folder)).encode() + b"\0")
     return TensorImages(
-        f"folder:{folder.name}", torch.from_numpy(pixels), None, str(folder),
+        f"folder:{folder.name}", torch.from_numpy(pixels), folder_labels(folder, paths), str(folder),
         {"n_files": len(paths), "resize": f"shorter side to {size} (bicubic), center crop",
          "content_sha256": hashlib.sha256(pixels.tobytes()).hexdigest(), "listing_sha256": listing.hexdigest()},
     )

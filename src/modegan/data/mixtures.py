@@ -313,3 +313,37 @@ def pairwise_min_distance(means: np.ndarray) -> float:
     diff = means[:, None, :] - means[None, :, :]
     dist = np.sqrt((diff**2).sum(-1))
     return float(dist[np.triu_indices(len(means), k=1)].min())
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Classes: labels that group a mixture's components (data.classes; docs/methods.md §10)
+
+
+def component_classes(mix: GaussianMixture, classes: str) -> np.ndarray:
+    """The class of each component, shape (K,), classes numbered 0..C-1 with none empty.
+
+    components: the component index itself. rows / columns: components with the same second / first
+    coordinate (rounded to 1e-6) share a class, numbered by increasing coordinate (grid25: 5 rows of 5 modes,
+    row 0 at y = -4). N: N blocks of consecutive components, class floor(k N / K) (ring8 with 2: two half rings).
+    """
+    k = mix.n_modes
+    if classes == "components":
+        return np.arange(k)
+    if classes in ("rows", "columns"):
+        axis = 1 if classes == "rows" else 0
+        if mix.dim < 2:
+            raise ModeganError(f"data.classes={classes} needs data of dimension >= 2; {mix.name} is 1-D")
+        _, out = np.unique(np.round(mix.means[:, axis], 6), return_inverse=True)
+        n = int(out.max()) + 1
+        if n in (1, k):
+            raise ModeganError(f"data.classes={classes}: the components of {mix.name} do not lie in {classes} "
+                               f"(they form {n} {classes} of {k} components); allowed here: components, a number N")
+        return out.reshape(-1)
+    try:
+        n = int(classes)
+    except ValueError:
+        raise ModeganError(f"data.classes: {classes!r} is not allowed; allowed: components, rows, columns, "
+                           "a positive integer N") from None
+    if not 1 <= n <= k:
+        raise ModeganError(f"data.classes={n}: {mix.name} has {k} components, so N must be in [1, {k}]")
+    return np.arange(k) * n // k

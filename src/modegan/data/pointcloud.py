@@ -69,12 +69,50 @@ def _is_number(field: str) -> bool:
 def load_csv(path: str | Path) -> np.ndarray:
     """Comma-separated rows of numbers, as float32. Blank lines are skipped; the first non-blank line may
     be a header of non-numeric column names."""
+    return load_csv_labelled(path)[0]
+
+
+def _integer_labels(values: np.ndarray, path: str, where: list[str]) -> np.ndarray:
+    """Class indices 0..C-1, each with an example; one line naming the first bad value otherwise."""
+    bad = ~np.isfinite(values) | (values != np.round(values)) | (values < 0)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise ModeganError(f"{path}: label {float(values[i]):g} at {where[i]} is not a non-negative integer "
+                           "class index")
+    labels = values.astype(np.int64)
+    counts = np.bincount(labels)
+    if (counts == 0).any():
+        raise ModeganError(f"{path}: class {int(np.argmax(counts == 0))} has no example (labels must be "
+                           f"0..{len(counts) - 1}, each with at least one row)")
+    return labels
+
+
+def load_npy_labels(path: str | Path, n_rows: int) -> np.ndarray:
+    """A second .npy of one integer class per point-cloud row (data.labels)."""
+    path = str(path)
+    if not Path(path).is_file():
+        raise ModeganError(f"labels file not found: {path}")
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as e:
+        raise ModeganError(f"{path}: not a readable .npy array ({str(e).splitlines()[0] if str(e) else e})") from None
+    if not isinstance(array, np.ndarray) or array.dtype.kind not in "fiu" or array.ndim != 1:
+        raise ModeganError(f"{path}: expected a 1-D numeric array of class indices, one per row")
+    if len(array) != n_rows:
+        raise ModeganError(f"{path}: {len(array)} labels for {n_rows} points; give one per row")
+    return _integer_labels(array.astype(np.float64), path, [f"row {i}" for i in range(len(array))])
+
+
+def load_csv_labelled(path: str | Path, label_column: str | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """`load_csv`, and with `label_column` (a header name, or a 0-based index) that column taken out of the
+    points as integer class labels (data.label_column, `--label-column`)."""
     path = str(path)
     if not Path(path).is_file():
         raise ModeganError(f"point cloud not found: {path}")
     rows: list[list[float]] = []
     row_names: list[str] = []
     n_cols: int | None = None
+    header: list[str] | None = None
     seen_first = False
     try:
         with open(path, encoding="utf-8", newline="") as f:
@@ -86,6 +124,7 @@ def load_csv(path: str | Path) -> np.ndarray:
                     seen_first = True
                     if not any(_is_number(field) for field in fields):
                         n_cols = len(fields)  # a header row: names only, fixes the column count
+                        header = fields
                         continue
                 if n_cols is None:
                     n_cols = len(fields)
@@ -107,4 +146,17 @@ def load_csv(path: str | Path) -> np.ndarray:
         raise ModeganError(f"{path}: cannot read ({e.__class__.__name__})") from None
     if not rows:
         raise ModeganError(f"{path}: no data rows")
-    return _check_points(np.array(rows, dtype=np.float64), path, row_names)
+    table = np.array(rows, dtype=np.float64)
+    if label_column is None:
+        return _check_points(table, path, row_names), None
+    if header is not None and label_column in header:
+        col = header.index(label_column)
+    elif label_column.isdigit() and int(label_column) < table.shape[1]:
+        col = int(label_column)
+    else:
+        names = f"; its columns: {', '.join(header)}" if header else f"; it has {table.shape[1]} columns (0-based)"
+        raise ModeganError(f"{path}: no label column {label_column!r}{names}")
+    if table.shape[1] < 2:
+        raise ModeganError(f"{path}: the label column is the only column; the points need coordinates")
+    labels = _integer_labels(table[:, col], path, row_names)
+    return _check_points(np.delete(table, col, axis=1), path, row_names), labels

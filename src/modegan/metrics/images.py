@@ -339,3 +339,87 @@ def evaluate_images(
         protocol = net.describe()
     out.update(feature_metrics(real_feats, feats[:n_feat], nearest_k, protocol))
     return out
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Conditional image metrics (docs/methods.md §10.5)
+
+MAX_FD_CLASSES = 100  # intra-class FD is computed for at most this many classes (not Stacked MNIST's 1000 triples)
+
+
+def _per_class(values: Tensor, labels: Tensor, n_classes: int) -> list:
+    count = torch.bincount(labels, minlength=n_classes).double()
+    sums = torch.bincount(labels, weights=values.double(), minlength=n_classes)
+    return [None if c == 0 else float(s / c) for s, c in zip(sums.tolist(), count.tolist(), strict=True)]
+
+
+def conditional_image_metrics(
+    samples: Tensor, labels: Tensor, dataset: ImageDataset, class_labels: Tensor, n_classes: int,
+    classes: str | None = None, classifier: Classifier | None = None, *, generator: torch.Generator,
+    n_feature_samples: int = N_FEATURE_SAMPLES, feature_net: RandomCNN | None = None,
+) -> dict[str, Metric]:
+    """Metrics of class-conditional samples (`labels`: the class each was drawn for; `class_labels`: every
+    dataset row's class, as the run trained on them).
+
+    - cond_acc (MNIST, Stacked MNIST): the share of samples the MNIST classifier assigns to their class (Stacked
+      MNIST: all three digits for `triple`, the channel's digit for `digitC`); per class in the protocol.
+    - class_kl, class_modes (Stacked MNIST with digitC): per class k, the histogram of the two other channels'
+      digits (100 modes) of the class-k samples: KL to uniform (nats) and the modes hit, means over classes.
+    - intra_fd: per class, the Fréchet distance between the features (the run's FD features) of its generated
+      samples among the first `n_feature_samples` and of its real images among as many distinct rows drawn
+      with `generator`; the mean over the classes with at least 2 of each (at most 100 classes).
+    """
+    kind = dataset_kind(dataset)
+    labels = labels.long().cpu()
+    out: dict[str, Metric] = {}
+    n_feat = min(_check_count(n_feature_samples, "n_feature_samples"), len(samples))
+    if kind in ("mnist", "stacked-mnist"):
+        if classifier is None:
+            raise ModeganError(f"{kind} metrics need the MNIST classifier (modegan.metrics.classifier.load_classifier)")
+        info = classifier.describe()
+        preds = classifier.predict(samples).cpu()
+        if kind == "mnist":
+            got, what = preds[:, 0], "the classifier's digit"
+        elif classes in (None, "triple"):
+            got, what = triple_to_mode(preds), "the classifier's three digits (100·d0 + 10·d1 + d2)"
+        else:
+            c = int(classes[-1])
+            got, what = preds[:, c], f"the classifier's digit of channel {c}"
+        right = (got == labels).double()
+        out["cond_acc"] = Metric("cond_acc", float(right.mean()), {
+            "unit": "fraction", "max": 1.0, "n_samples": len(labels), "n_classes": n_classes,
+            "correct": f"{what} equals the class the sample was drawn for", "per_class_acc":
+            _per_class(right, labels, n_classes) if n_classes <= MAX_FD_CLASSES else "omitted (over 100 classes)",
+            **info})
+        if kind == "stacked-mnist" and classes not in (None, "triple"):
+            c = int(classes[-1])
+            others = [i for i in range(3) if i != c]
+            modes = 10 * preds[:, others[0]] + preds[:, others[1]]
+            kls, hits = [], []
+            for k in range(n_classes):
+                mk = modes[labels == k]
+                if len(mk):
+                    kls.append(kl_to_uniform(mk, 100))
+                    hits.append(len(torch.unique(mk)))
+            proto = {"n_samples": len(labels), "modes_per_class": 100, "channels": others, **info}
+            out["class_kl"] = Metric("class_kl", float(np.mean(kls)), proto | {"unit": "nats", "max": math.log(100),
+                                                                             "per_class": kls})
+            out["class_modes"] = Metric("class_modes", float(np.mean(hits)), proto | {"unit": "modes", "max": 100,
+                                                                                    "per_class": hits})
+        featurise, fproto = classifier.features, {"features": "mnist_cnn penultimate (128 per channel)", **info}
+    else:
+        net = feature_net if feature_net is not None else RandomCNN(dataset.shape[0])
+        featurise, fproto = net, net.describe()
+    if n_classes <= MAX_FD_CLASSES and n_feat >= 2:
+        idx = torch.randperm(dataset.n, generator=generator)[: min(n_feat, dataset.n)]
+        real_feats, real_labels = featurise(dataset.batch(idx)).cpu(), class_labels[idx].cpu()
+        fake_feats, fake_labels = featurise(samples[:n_feat]).cpu(), labels[:n_feat]
+        per_class = []
+        for k in range(n_classes):
+            r, f = real_feats[real_labels == k], fake_feats[fake_labels == k]
+            per_class.append(frechet_distance(r, f).value if len(r) >= 2 and len(f) >= 2 else None)
+        scored = [v for v in per_class if v is not None]
+        out["intra_fd"] = Metric("intra_fd", float(np.mean(scored)) if scored else float("nan"), {
+            "n_real": len(idx), "n_fake": n_feat, "per_class_fd": per_class, "eps": FD_EPS,
+            "classes_scored": len(scored), "rule": "mean over classes with >= 2 real and >= 2 generated", **fproto})
+    return out

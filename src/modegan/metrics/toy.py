@@ -360,11 +360,86 @@ def w1(samples, real) -> Metric:
     return Metric("w1", value, protocol)
 
 
+# ---------------------------------------------------------------------------------------------------------
+# Conditional metrics (docs/methods.md §10): classes of components, and the labels samples were drawn for
+
+
+def _class_protocol(n: int, mix: GaussianMixture, class_of: np.ndarray, threshold: float, grouping: str | None,
+                    labelled: bool) -> dict:
+    sizes = np.bincount(class_of)
+    return _hq_protocol(n, mix, threshold) | {
+        "classes": grouping or "given", "n_classes": len(sizes), "class_sizes": sizes.tolist(),
+        "labels": "the class each sample was drawn for" if labelled else
+        "none (an unconditional generator): a sample counts for the class of its nearest component",
+    }
+
+
+def _check_classes(class_of, mix: GaussianMixture) -> np.ndarray:
+    class_of = np.asarray(class_of)
+    if class_of.shape != (mix.n_modes,) or class_of.dtype.kind not in "iu" or class_of.min() < 0:
+        raise ModeganError(f"class_of must be one class index per component ({mix.n_modes}), got {class_of!r}")
+    if len(np.unique(class_of)) != class_of.max() + 1:
+        raise ModeganError("class_of: every class from 0 to the largest must hold a component")
+    return class_of
+
+
+def within_class_modes(samples, mix: GaussianMixture, class_of, labels=None, threshold: float = 3.0,
+                       grouping: str | None = None) -> tuple[Metric, Metric]:
+    """Within-class coverage: for each class k, how many of its components are the nearest component of a
+    high-quality sample drawn for class k (`labels`; without labels, of any high-quality sample). Returns
+    within_modes (the mean over classes of that count, max the mean class size) and within_coverage (the share
+    of all components so covered, %); the per-class counts are in the protocol."""
+    class_of = _check_classes(class_of, mix)
+    nearest, hq, threshold = _high_quality(samples, mix, threshold)
+    if labels is not None:
+        labels = np.asarray(labels.cpu() if isinstance(labels, torch.Tensor) else labels).astype(np.int64)
+        if labels.shape != nearest.shape:
+            raise ModeganError(f"{len(labels)} labels for {len(nearest)} samples")
+        own = hq & (class_of[nearest] == labels)
+    else:
+        own = hq
+    hit = np.zeros(mix.n_modes, dtype=bool)
+    hit[np.unique(nearest[own])] = True
+    per_class = np.bincount(class_of, weights=hit.astype(np.float64), minlength=class_of.max() + 1)
+    sizes = np.bincount(class_of)
+    protocol = _class_protocol(len(nearest), mix, class_of, threshold, grouping, labels is not None) | {
+        "per_class_modes": per_class.astype(int).tolist()}
+    return (Metric("within_modes", float(per_class.mean()), protocol | {"unit": "modes", "max": float(sizes.mean())}),
+            Metric("within_coverage", 100.0 * float(hit.mean()), protocol | {"unit": "%"}))
+
+
+def conditional_accuracy(samples, labels, mix: GaussianMixture, class_of, threshold: float = 3.0,
+                         grouping: str | None = None) -> Metric:
+    """cond_acc: the share (0-1) of samples that are high quality and whose nearest component is of the class
+    they were drawn for. Per class (in the protocol): that share, hqs (%) and the sample count."""
+    class_of = _check_classes(class_of, mix)
+    nearest, hq, threshold = _high_quality(samples, mix, threshold)
+    labels = np.asarray(labels.cpu() if isinstance(labels, torch.Tensor) else labels).astype(np.int64)
+    if labels.shape != nearest.shape:
+        raise ModeganError(f"{len(labels)} labels for {len(nearest)} samples")
+    n_classes = int(class_of.max()) + 1
+    if labels.min() < 0 or labels.max() >= n_classes:
+        raise ModeganError(f"labels must be classes 0..{n_classes - 1}")
+    right = hq & (class_of[nearest] == labels)
+    count = np.bincount(labels, minlength=n_classes)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        acc = np.bincount(labels, weights=right, minlength=n_classes) / count
+        hq_k = 100.0 * np.bincount(labels, weights=hq, minlength=n_classes) / count
+    none = lambda a: [None if not np.isfinite(v) else float(v) for v in a]  # noqa: E731
+    protocol = _class_protocol(len(nearest), mix, class_of, threshold, grouping, True) | {
+        "unit": "fraction", "max": 1.0, "per_class_acc": none(acc), "per_class_hqs": none(hq_k),
+        "per_class_samples": count.tolist(),
+        "correct": "high quality, and the nearest component is of the sample's class"}
+    return Metric("cond_acc", float(right.mean()), protocol)
+
+
 def evaluate_toy(
-    samples, dataset: ToyDataset, generator: torch.Generator, *, threshold: float = 3.0
+    samples, dataset: ToyDataset, generator: torch.Generator, *, threshold: float = 3.0, labels=None
 ) -> dict[str, Metric]:
     """All toy metrics of generated samples: hqs, modes, rkl_modes, jsd_grid, tv_grid and w1 for a mixture;
-    only w1 without one. w1 compares with len(samples) fresh real samples drawn with `generator`."""
+    only w1 without one. w1 compares with len(samples) fresh real samples drawn with `generator`.
+    A dataset with classes (data.classes) adds within_modes and within_coverage; `labels`, the classes a
+    conditional generator drew the samples for, adds cond_acc."""
     x = _as_points(samples, "samples", dataset.dim)
     results: dict[str, Metric] = {}
     mix = dataset.mixture
@@ -374,6 +449,13 @@ def evaluate_toy(
         results["rkl_modes"] = rkl_modes(x, mix, threshold)
         results["jsd_grid"] = jsd_grid(x, mix)
         results["tv_grid"] = tv_grid(x, mix)
+    class_of = getattr(dataset, "class_of", None)
+    if mix is not None and class_of is not None:
+        grouping = dataset.classes
+        if labels is not None:
+            results["cond_acc"] = conditional_accuracy(x, labels, mix, class_of, threshold, grouping)
+        results["within_modes"], results["within_coverage"] = within_class_modes(x, mix, class_of, labels,
+                                                                                 threshold, grouping)
     real = dataset.sample_real(len(x), generator)
     distance = w1(x, real)
     real_protocol = {"real": f"{len(x)} fresh draws from {dataset.name}"}

@@ -37,6 +37,7 @@ from modegan.bench.results import (  # noqa: E402
     references,
 )
 from modegan.errors import ModeganError  # noqa: E402
+from modegan.nets.conditional import ConditionalGenerator  # noqa: E402
 from modegan.report.plots import calibration_lines, legible, panels_figure, shared_limits  # noqa: E402
 from modegan.train.rundir import RunDir  # noqa: E402
 
@@ -86,17 +87,34 @@ def final_samples(rows: list[Row], dataset: str, n: int = 2500) -> str | None:
     if not shown:
         return None
     if shown[0].image:
-        return _image_panels([(f"{r.method} (seed {r.seed})",
-                               load(r.path).sample(64, torch.Generator().manual_seed(0))) for r in shown])
+        return _image_panels([(f"{r.method} (seed {r.seed})", _image_samples(load(r.path))) for r in shown])
     from modegan.data import load_dataset
 
     data = load_dataset(RunDir(shown[0].path).read_config().data.name, n_train=1000)
     real = data.sample_real(n, torch.Generator().manual_seed(1))
     means = data.mixture.means if data.mixture is not None else None
-    panels = [(f"{r.method} (seed {r.seed})", load(r.path).sample(n, torch.Generator().manual_seed(0)), real, means)
-              for r in shown]
-    limits = shared_limits(real, [g for _, g, _, _ in panels])
+    panels = [(f"{r.method} (seed {r.seed})", *_toy_samples(load(r.path), n), real, means) for r in shown]
+    panels = [(t, g, real, m, c) if c is not None else (t, g, real, m) for t, g, c, real, m in panels]
+    limits = shared_limits(real, [p[1] for p in panels])
     return fig_uri(legible(panels_figure)(panels, cols=min(5, len(panels)), size=3.4, limits=limits, legend=True))
+
+
+def _toy_samples(G, n: int):
+    """n samples and, for a conditional generator, (their labels, the number of classes) to colour them by."""
+    rng = torch.Generator().manual_seed(0)
+    if isinstance(G, ConditionalGenerator):
+        labels = G.sample_labels(n, rng)
+        return G.sample(n, rng, labels=labels), (labels, G.n_classes)
+    return G.sample(n, rng), None
+
+
+def _image_samples(G, per_class: int = 8):
+    """64 samples, or for a conditional generator a class x samples grid: 8 of each of the first 10 classes."""
+    rng = torch.Generator().manual_seed(0)
+    if isinstance(G, ConditionalGenerator):
+        labels = torch.arange(min(G.n_classes, 10)).repeat_interleave(per_class)
+        return G.sample(len(labels), rng, labels=labels)
+    return G.sample(64, rng)
 
 
 @legible

@@ -40,9 +40,10 @@ def shared_limits(real, generated: list) -> tuple[np.ndarray, np.ndarray]:
     return lo - pad, hi + pad
 
 
-def _scatter(fig, pos, generated, real, means, title: str, limits=None) -> None:
+def _scatter(fig, pos, generated, real, means, title: str, limits=None, classes=None) -> None:
     """Real points in grey under the generated in blue, mode centres as red crosses; >3-D data shows 2 axes.
-    `limits` ((lo, hi) per axis) fixes the scale; else it is fitted to this panel."""
+    `limits` ((lo, hi) per axis) fixes the scale; else it is fitted to this panel. `classes` ((labels, number of
+    classes) of a conditional generator's samples) colours the generated points by their class."""
     gen = np.asarray(generated, dtype=np.float64)
     real = np.asarray(real, dtype=np.float64)
     if gen.shape[1] == 1:
@@ -56,7 +57,13 @@ def _scatter(fig, pos, generated, real, means, title: str, limits=None) -> None:
         return [a[:, c] for c in cols]
 
     ax.scatter(*pts(real), s=4, c="0.4", alpha=0.35, label="real", linewidths=0, zorder=1)
-    ax.scatter(*pts(gen), s=2, c="tab:blue", alpha=0.6, label="generated", linewidths=0, zorder=2)
+    if classes is None:
+        ax.scatter(*pts(gen), s=2, c="tab:blue", alpha=0.6, label="generated", linewidths=0, zorder=2)
+    else:
+        labels, n_classes = np.asarray(classes[0]), max(int(classes[1]), 1)
+        cmap = plt.get_cmap("tab10" if n_classes <= 10 else "tab20" if n_classes <= 20 else "hsv")
+        ax.scatter(*pts(gen), s=2, c=cmap(labels if n_classes <= 20 else labels / n_classes),
+                   alpha=0.6, label=f"generated ({n_classes} classes)", linewidths=0, zorder=2)
     if means is not None:
         ax.scatter(*pts(np.asarray(means)), s=30, c="tab:red", marker="x", label="modes", zorder=3)
     lo, hi = limits if limits is not None else shared_limits(real, [gen])
@@ -96,9 +103,9 @@ def calibration_lines(ax, refs: dict[str, dict], key: str) -> None:
             ax.axhline(v, linewidth=1, label=label, **style)
 
 
-def scatter_png(path: Path, generated, real, means=None, title: str = "") -> None:
+def scatter_png(path: Path, generated, real, means=None, title: str = "", classes=None) -> None:
     fig = plt.figure(figsize=(5, 5), dpi=80)
-    _scatter(fig, (1, 1, 1), generated, real, means, title)
+    _scatter(fig, (1, 1, 1), generated, real, means, title, classes=classes)
     _legend(fig.axes[0])
     _save(fig, path)
 
@@ -110,8 +117,8 @@ def panels_figure(panels: list[tuple[str, object, object, object]], cols: int = 
     cols = min(cols, len(panels))
     rows = math.ceil(len(panels) / cols)
     fig = plt.figure(figsize=(size * cols, size * rows), dpi=80)
-    for i, (title, gen, real, means) in enumerate(panels):
-        _scatter(fig, (rows, cols, i + 1), gen, real, means, title, limits)
+    for i, (title, gen, real, means, *classes) in enumerate(panels):  # an optional 5th: (labels, n_classes)
+        _scatter(fig, (rows, cols, i + 1), gen, real, means, title, limits, classes[0] if classes else None)
     if legend and fig.axes:
         _legend(fig.axes[0])
     return fig
@@ -135,3 +142,45 @@ def _save(fig, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
     plt.close(fig)
+
+
+def interpolation_png(path: Path, grid, labels=None, run_dir=None) -> None:
+    """An interpolation grid (rows, columns, *sample): images as a PNG grid, a row per path; toy points as one
+    path per row over the run's real data (drawn from its dataset when `run_dir` is given), coloured by row,
+    each path's start marked."""
+    import torch
+
+    grid = torch.as_tensor(grid)
+    rows, cols = grid.shape[:2]
+    if grid.dim() == 5:
+        from modegan.report.grids import image_grid_png
+
+        image_grid_png(path, grid.reshape(rows * cols, *grid.shape[2:]), nrow=cols)
+        return
+    real = means = None
+    if run_dir is not None:
+        from modegan.data import load_dataset
+        from modegan.train.rundir import RunDir
+
+        cfg = RunDir(run_dir).read_config()
+        data = load_dataset(cfg.data.name, seed=cfg.data.seed, n_train=cfg.data.n_train)
+        real = data.sample_real(2_000, torch.Generator().manual_seed(1)).numpy()
+        means = data.mixture.means if data.mixture is not None else None
+    pts = grid.numpy()
+    fig = plt.figure(figsize=(5, 5), dpi=80)
+    ax = fig.add_subplot(1, 1, 1)
+    if real is not None and real.shape[1] >= 2:
+        ax.scatter(real[:, 0], real[:, 1], s=4, c="0.4", alpha=0.3, linewidths=0, label="real")
+    if means is not None and means.shape[1] >= 2:
+        ax.scatter(means[:, 0], means[:, 1], s=30, c="tab:red", marker="x", label="modes")
+    cmap = plt.get_cmap("tab10")
+    if pts.shape[-1] >= 2:
+        for r in range(rows):
+            name = f"row {r}" + ("" if labels is None else f" (class {int(labels[r, 0])})" if
+                                 bool((labels[r] == labels[r, 0]).all()) else "")
+            ax.plot(pts[r, :, 0], pts[r, :, 1], "-o", ms=3, lw=1, color=cmap(r % 10), label=name if r < 10 else None)
+            ax.scatter(pts[r, :1, 0], pts[r, :1, 1], s=40, color=cmap(r % 10), marker="s")
+    ax.set_aspect("equal")
+    ax.set_title(f"{rows} paths of {cols} samples")
+    ax.legend(loc="upper right", fontsize=7, framealpha=0.8)
+    _save(fig, path)

@@ -15,7 +15,8 @@ from modegan.train.run import TrainingDiverged, evaluate, train
 __all__ = ["train", "load", "sample", "evaluate", "TrainingDiverged"]
 
 
-SUBMODULES = ("batched", "checkpoint", "distributed", "files", "flops", "load", "parts", "run", "rundir", "steps")
+SUBMODULES = ("batched", "checkpoint", "control", "distributed", "files", "flops", "load", "parts", "run", "rundir",
+              "steps")
 
 
 def __getattr__(name: str):

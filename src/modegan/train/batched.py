@@ -88,6 +88,8 @@ def batch_unsupported(cfg: RunConfig) -> str | None:
         return "model.spectral_norm: per-seed power iterations are not stacked"
     if "distance" in (*cfg.weighting.gen, *cfg.weighting.disc_fake):
         return "weighting distance: per-seed nearest-real distances are not stacked"
+    if m.conditioning != "none":
+        return f"model.conditioning={m.conditioning}: label embeddings and labelled batches are not stacked"
     return registered_unsupported(cfg)
 
 
@@ -180,6 +182,7 @@ class BatchedParts:
     step: int = 0
     gp_weights: Tensor | None = None  # (S,): each seed's loss.gp_weight
     G_ema: BatchedGenerator | None = None  # train.ema > 0: the seeds' moving averages of G, stacked
+    terms: tuple = ()  # `Parts.terms`: none here (conditional configs, AC-GAN's term, are not stacked)
 
     @property
     def rng(self) -> list[torch.Generator]:

@@ -164,7 +164,7 @@ def check_distributed(cfg, world: World) -> None:
     local_batch(cfg.train.batch_size, world)
     unsupported = [name for name, on in (
         ("diwgan.enabled", cfg.diwgan.enabled), ("scheme.unroll", cfg.scheme.unroll),
-        ("scheme.veegan", cfg.scheme.veegan),
+        ("scheme.veegan", cfg.scheme.veegan), ("model.conditioning", cfg.model.conditioning != "none"),
         ("weighting", cfg.weighting.gen or cfg.weighting.disc_fake or cfg.weighting.disc_real),
     ) if on]
     if unsupported:

@@ -70,6 +70,9 @@ def step_flops(cfg: RunConfig, data_dim: int) -> dict[str, int]:
     m, s, lc = cfg.model, cfg.scheme, cfg.loss
     if m.arch != "mlp":
         raise ModeganError(f"step_flops counts MLP runs only; model.arch is {m.arch}")
+    if m.conditioning != "none":
+        raise ModeganError(f"step_flops does not count conditional networks yet (model.conditioning="
+                           f"{m.conditioning}: label embeddings, the projection, the classifier head)")
     b, pack = cfg.train.batch_size, s.pack
     rows_g = b * pack  # generated and real samples drawn per D batch
     G = _Net(mlp_layers(m.z_dim, data_dim, m.g_width, m.g_depth))

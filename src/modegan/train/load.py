@@ -37,7 +37,7 @@ def load(run_dir: str | Path, device: str | torch.device = "cpu", generator: tor
         raise ModeganError(f"{run.path} kept no EMA generator (train.ema is 0); load it with ema=False")
     c, size = cfg.data.channels, cfg.data.image_size
     dim = c * size * size if cfg.model.arch == "dcgan" else _data_dim(run)
-    G = build_generator(cfg, dim)
+    G = build_generator(cfg, dim, _n_classes(run) if cfg.model.conditioning != "none" else None)
     source, weights = _weights(run, "G_ema" if ema else "G")
     try:
         G.load_state_dict(weights)
@@ -70,14 +70,35 @@ def _data_dim(run: RunDir) -> int:
     return dim
 
 
-def sample(run_dir: str | Path, n: int, seed: int = 0, device: str | torch.device = "cpu") -> torch.Tensor:
+def _n_classes(run: RunDir) -> int:
+    summary = run.read_summary()
+    n = summary.get("dataset", {}).get("n_classes") if isinstance(summary, dict) else None
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ModeganError(f"{run.summary}: a conditional run's 'dataset.n_classes' must be a positive integer, "
+                           f"got {n!r}")
+    return n
+
+
+def sample(run_dir: str | Path, n: int, seed: int = 0, device: str | torch.device = "cpu", labels=None,
+           truncation: float | None = None) -> torch.Tensor:
     """`n` samples from the run's generator, drawn with `seed` (z on the CPU, so the same on every device);
-    the generator runs on `device`, the samples come back on the CPU."""
+    the generator runs on `device`, the samples come back on the CPU. A conditional run takes `labels` (a
+    class index for all, or one per sample; default: drawn from its class prior); `truncation` ψ redraws
+    every z coordinate beyond ±ψ (`train.control`)."""
+    if labels is not None or truncation is not None:
+        from modegan.train.control import sample_controlled
+
+        return sample_controlled(run_dir, n, seed, device, labels=labels, truncation=truncation)
     check_int(n, "number of samples (-n)", 1, MAX_ELEMENTS)
     check_seed(seed, "sampling seed (--seed)")
+    check_sample_size(run_dir, n)
+    return load(run_dir, device).sample(n, torch.Generator().manual_seed(seed)).cpu()
+
+
+def check_sample_size(run_dir: str | Path, n: int) -> None:
+    """Refuse n samples whose widest activations through the run's generator would be too large."""
     cfg = RunDir(run_dir).read_config()
     m, d = cfg.model, cfg.data
     dim = d.channels * d.image_size**2 if m.arch == "dcgan" else 1
     check_elements(f"{n:,} samples", n * per_sample_elements(m.arch, m.g_width, m.z_dim, dim, d.image_size),
                    "the samples through the generator; draw fewer at a time")
-    return load(run_dir, device).sample(n, torch.Generator().manual_seed(seed)).cpu()

@@ -16,7 +16,15 @@ from torch import nn
 from modegan.config import OptimConfig, RunConfig
 from modegan.data.images import ImageDataset
 from modegan.device import Placement
+from modegan.errors import ModeganError
+from modegan.losses.acgan import AuxiliaryClassifier
 from modegan.losses.adversarial import AdversarialLoss, get_loss
+from modegan.nets.conditional import (
+    ACGANDiscriminator,
+    ConcatDiscriminator,
+    ConditionalGenerator,
+    ProjectionDiscriminator,
+)
 from modegan.nets.dcgan import DCGANDiscriminator, DCGANGenerator
 from modegan.nets.mlp import MLPDiscriminator, MLPGenerator
 from modegan.nets.packing import PackedDiscriminator
@@ -41,6 +49,7 @@ class Parts:
     step: int = 0  # generator steps taken (schedules such as top-k and the learning rates read it)
     G_ema: MLPGenerator | DCGANGenerator | None = None  # train.ema > 0: the moving average of G's weights
     placement: Placement = Placement(torch.device("cpu"))  # the run's device and precision
+    terms: tuple = ()  # extra loss terms of both updates (losses.acgan.AuxiliaryClassifier); none for a plain run
 
     def modules(self) -> dict[str, nn.Module]:
         """Everything with state to checkpoint (DIWGAN's buffers: history, targets; not its frozen encoder)."""
@@ -67,9 +76,21 @@ def image_shape(cfg: RunConfig) -> tuple[int, int]:
     return cfg.data.channels, cfg.data.image_size
 
 
-def build_generator(cfg: RunConfig, data_dim: int) -> MLPGenerator | DCGANGenerator:
-    """The benchmark MLP for toy data (`data_dim` inputs), DCGAN for images (`data_dim` unused)."""
+def build_generator(cfg: RunConfig, data_dim: int, n_classes: int | None = None,
+                    class_probs: torch.Tensor | None = None) -> MLPGenerator | DCGANGenerator | ConditionalGenerator:
+    """The benchmark MLP for toy data (`data_dim` inputs), DCGAN for images (`data_dim` unused); with
+    model.conditioning, that MLP on [z, embed(y)] inside a `ConditionalGenerator` over `n_classes` classes."""
     m = cfg.model
+    if m.conditioning != "none":
+        if n_classes is None:
+            raise ModeganError(f"model.conditioning={m.conditioning} needs labelled data (data.classes)")
+        if m.arch == "dcgan":
+            c, size = image_shape(cfg)
+            base = DCGANGenerator(size, c, m.z_dim + m.embed_dim, width=m.g_width)
+        else:
+            base = MLPGenerator(m.z_dim + m.embed_dim, data_dim, width=m.g_width, depth=m.g_depth,
+                                activation=m.activation, norm=m.g_norm)
+        return ConditionalGenerator(base, m.z_dim, n_classes, m.embed_dim, class_probs)
     if m.arch == "dcgan":
         c, size = image_shape(cfg)
         return DCGANGenerator(size, c, m.z_dim, width=m.g_width, norm=m.g_norm or "batch")  # None: DCGAN's own
@@ -89,9 +110,12 @@ def dcgan_d_norm(cfg: RunConfig) -> str:
     return "none" if cfg.model.spectral_norm else "batch"
 
 
-def build_discriminator(cfg: RunConfig, data_dim: int) -> nn.Module:
-    """The benchmark MLP or DCGAN; PacGAN feeds it m samples at once (images: m·C channels), VEEGAN a (z, x) pair."""
+def build_discriminator(cfg: RunConfig, data_dim: int, n_classes: int | None = None) -> nn.Module:
+    """The benchmark MLP or DCGAN; PacGAN feeds it m samples at once (images: m·C channels), VEEGAN a (z, x) pair;
+    model.conditioning wraps the MLP (`nets.conditional`)."""
     m, s = cfg.model, cfg.scheme
+    if m.conditioning != "none":
+        return build_conditional_discriminator(cfg, data_dim, n_classes)
     if m.arch == "dcgan":
         c, size = image_shape(cfg)
         if s.veegan:
@@ -106,6 +130,38 @@ def build_discriminator(cfg: RunConfig, data_dim: int) -> nn.Module:
     if s.pack > 1:
         return PackedDiscriminator(MLPDiscriminator(data_dim * s.pack, **kw), s.pack)
     return MLPDiscriminator(data_dim, **kw)
+
+
+def build_conditional_discriminator(cfg: RunConfig, data_dim: int, n_classes: int | None) -> nn.Module:
+    """concat: the MLP on [x, embed(y)] (per pack member with PacGAN); projection and acgan: the MLP on x, with
+    the projection or the classifier on its last hidden layer (as wide as d_width, or x itself without one)."""
+    m, s = cfg.model, cfg.scheme
+    if n_classes is None:
+        raise ModeganError(f"model.conditioning={m.conditioning} needs labelled data (data.classes)")
+    if m.arch == "dcgan":  # concat: the embedding as extra input channels; the others on the 4x4 map
+        c, size = image_shape(cfg)
+
+        def dcgan(channels: int) -> nn.Module:
+            return DCGANDiscriminator(size, channels, width=m.d_width, norm=dcgan_d_norm(cfg),
+                                      spectral_norm=m.spectral_norm)
+
+        if m.conditioning == "concat":
+            return ConcatDiscriminator(dcgan((c + m.embed_dim) * s.pack), n_classes, m.embed_dim, s.pack)
+        wrapper = ProjectionDiscriminator if m.conditioning == "projection" else ACGANDiscriminator
+        return wrapper(dcgan(c), n_classes, 4 * m.d_width * 16, spectral_norm=m.spectral_norm)
+    kw = dict(width=m.d_width, depth=m.d_depth, activation=m.activation, norm=m.d_norm,
+              spectral_norm=m.spectral_norm)
+    if m.conditioning == "concat":
+        base = MLPDiscriminator((data_dim + m.embed_dim) * s.pack, **kw)
+        return ConcatDiscriminator(base, n_classes, m.embed_dim, s.pack)
+    features = m.d_width if m.d_depth > 0 else data_dim
+    wrapper = ProjectionDiscriminator if m.conditioning == "projection" else ACGANDiscriminator
+    return wrapper(MLPDiscriminator(data_dim, **kw), n_classes, features, spectral_norm=m.spectral_norm)
+
+
+def build_terms(cfg: RunConfig) -> tuple:
+    """The extra terms of both updates: AC-GAN's classifier cross-entropy; none otherwise."""
+    return (AuxiliaryClassifier(cfg.loss.ac_weight),) if cfg.model.conditioning == "acgan" else ()
 
 
 def build_reconstructor(cfg: RunConfig, data_dim: int) -> nn.Module:
@@ -126,14 +182,16 @@ def build_weighting(cfg: RunConfig) -> SampleWeighting | None:
     )
 
 
-def build_parts(cfg: RunConfig, data_dim: int, placement: Placement | None = None) -> Parts:
+def build_parts(cfg: RunConfig, data_dim: int, placement: Placement | None = None, n_classes: int | None = None,
+                class_probs: torch.Tensor | None = None) -> Parts:
     """Networks are initialised from `train.seed` inside a forked RNG, so the global RNG is untouched, on the
-    CPU (the same initial weights on every device), then moved to the run's device."""
+    CPU (the same initial weights on every device), then moved to the run's device. A conditional run
+    (model.conditioning) takes the data's number of classes and their probabilities (G's label prior)."""
     placement = placement or Placement.of(cfg)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.train.seed)
-        G = build_generator(cfg, data_dim).to(placement.device)
-        D = build_discriminator(cfg, data_dim).to(placement.device)
+        G = build_generator(cfg, data_dim, n_classes, class_probs).to(placement.device)
+        D = build_discriminator(cfg, data_dim, n_classes).to(placement.device)
         F = build_reconstructor(cfg, data_dim).to(placement.device) if cfg.scheme.veegan else None
     return Parts(
         G=G,
@@ -148,6 +206,7 @@ def build_parts(cfg: RunConfig, data_dim: int, placement: Placement | None = Non
         f_opt=build_optimizer(F.parameters(), cfg.g_optim) if F is not None else None,
         placement=placement,
         G_ema=ema_copy(G) if cfg.train.ema > 0 else None,
+        terms=build_terms(cfg),
     )
 
 

@@ -16,6 +16,7 @@ from safetensors.torch import save as safetensors_bytes
 import modegan
 from modegan.config import RunConfig, config_from_any
 from modegan.data import ImageDataset, ToyDataset, load_dataset
+from modegan.data.datasets import image_class_labels
 from modegan.data.images import ImagesOn
 from modegan.device import Placement, resolve_device
 from modegan.errors import ModeganError
@@ -23,7 +24,8 @@ from modegan.limits import MAX_STEPS, check_int
 from modegan.losses.constraints import input_gradient_norms
 from modegan.metrics import evaluate_toy
 from modegan.metrics.classifier import Classifier, load_classifier
-from modegan.metrics.images import dataset_kind, evaluate_images
+from modegan.metrics.images import conditional_image_metrics, dataset_kind, evaluate_images
+from modegan.nets.conditional import ConditionalGenerator, join
 from modegan.report.grids import image_grid_png
 from modegan.report.plots import scatter_png
 from modegan.train.checkpoint import read_checkpoint, restore, save_checkpoint
@@ -70,10 +72,25 @@ def evaluate(
     Images: `evaluate_images` (modes/kl or digit metrics with the MNIST classifier, FD/KID/PRDC on the first
     `feature_samples`); the classifier is loaded (`run_classifier`) when not given. G may be on any device:
     its z are drawn on the CPU with the evaluation seed, and the metrics are computed on the host."""
+    metrics, samples, _ = evaluate_labelled(G, dataset, cfg, classifier)
+    return metrics, samples
+
+
+def evaluate_labelled(
+    G: torch.nn.Module, dataset: ToyDataset | ImageDataset, cfg: RunConfig, classifier: Classifier | None = None
+) -> tuple[dict, torch.Tensor, torch.Tensor | None]:
+    """`evaluate`, also returning the labels a conditional generator drew the samples for (None otherwise): drawn
+    from its class prior with the evaluation seed, before the z."""
     rng = torch.Generator().manual_seed(cfg.train.eval_seed)
     was_training = G.training
     G.eval()
-    if isinstance(dataset, ImageDataset):
+    labels = None
+    if isinstance(G, ConditionalGenerator):
+        n = cfg.train.eval_samples
+        labels = G.sample_labels(n, rng)
+        samples = torch.cat([G.sample(min(SAMPLE_CHUNK, n - i), rng, labels=labels[i:i + SAMPLE_CHUNK]).cpu()
+                             for i in range(0, n, SAMPLE_CHUNK)])
+    elif isinstance(dataset, ImageDataset):
         n = cfg.train.eval_samples
         samples = torch.cat([G.sample(min(SAMPLE_CHUNK, n - i), rng).cpu() for i in range(0, n, SAMPLE_CHUNK)])
     else:
@@ -82,12 +99,18 @@ def evaluate(
     if not torch.isfinite(samples).all():
         raise TrainingDiverged("the generator produced NaN or Inf samples")
     if hasattr(dataset, "evaluate_samples"):  # modegan.fit's rows of any shape (fit.UserRows)
-        return dataset.evaluate_samples(samples, rng, cfg), samples
+        return dataset.evaluate_samples(samples, rng, cfg), samples, labels
     if isinstance(dataset, ImageDataset):
         classifier = classifier or run_classifier(cfg, dataset)
-        return evaluate_images(samples, dataset, classifier, generator=rng,
-                               n_feature_samples=cfg.train.feature_samples), samples
-    return evaluate_toy(samples, dataset, rng, threshold=cfg.train.hq_threshold), samples
+        n_feat = cfg.train.feature_samples
+        metrics = evaluate_images(samples, dataset, classifier, generator=rng, n_feature_samples=n_feat)
+        if labels is not None:
+            class_labels, n_classes = image_class_labels(dataset, cfg.data.classes)
+            metrics.update(conditional_image_metrics(samples, labels, dataset, class_labels, n_classes,
+                                                     cfg.data.classes, classifier, generator=rng,
+                                                     n_feature_samples=n_feat))
+        return metrics, samples, labels
+    return evaluate_toy(samples, dataset, rng, threshold=cfg.train.hq_threshold, labels=labels), samples, labels
 
 
 def run_classifier(cfg: RunConfig, dataset: ToyDataset | ImageDataset) -> Classifier | None:
@@ -109,12 +132,25 @@ def critic_gradients(parts: Parts, dataset, samples: torch.Tensor, tc) -> dict:
     pack = parts.cfg.scheme.pack
     n = max(pack, min(INPUT_GRAD_POINTS, len(samples)) // pack * pack)
     rng = torch.Generator().manual_seed(tc.eval_seed + 2)
-    real = dataset.sample_real(n, rng)
     device = parts.placement.device
+    if isinstance(parts.G, ConditionalGenerator):  # labelled batches, the generated ones for the real labels
+        real = join(*labelled_real(parts.cfg, dataset, n, rng)).to(device)
+        with torch.no_grad():
+            samples = parts.G(parts.G.latent_like(real, rng))
+    else:
+        real = dataset.sample_real(n, rng)
     from modegan.train.distributed import locally_normalised  # under torchrun only rank 0 measures
 
     with locally_normalised(parts.D) as D:
         return input_gradient_norms(D, real.to(device), samples[:n].to(device), rng, pack)
+
+
+def labelled_real(cfg: RunConfig, dataset: ToyDataset | ImageDataset, n: int, rng: torch.Generator):
+    """n fresh real points and their classes (images: rows drawn as `sample_real` draws them)."""
+    if isinstance(dataset, ImageDataset):
+        idx = torch.randint(dataset.n, (n,), generator=rng)
+        return dataset.batch(idx), image_class_labels(dataset, cfg.data.classes)[0][idx]
+    return dataset.sample_real_labelled(n, rng)
 
 
 def metric_values(metrics: dict) -> dict:
@@ -193,8 +229,11 @@ class Recorder:
         self.classifier = run_classifier(cfg, dataset)  # before training, so a missing one fails fast
         if self.classifier is not None:
             self.classifier.to(parts.placement.device)
+        described = dataset.describe()
+        if isinstance(parts.G, ConditionalGenerator):  # what `load` rebuilds the generator with
+            described = {**described, "n_classes": parts.G.n_classes}
         self.base = {
-            "preset": cfg.preset, "dataset": dataset.describe(), "config_hash": config_hash(cfg),
+            "preset": cfg.preset, "dataset": described, "config_hash": config_hash(cfg),
             "device": parts.placement.name, "precision": parts.placement.precision,
             "versions": {"modegan": modegan.__version__, "torch": torch.__version__},
         }
@@ -230,7 +269,10 @@ class Recorder:
         tc, run = self.cfg.train, self.run
         if not _finite_params(parts):
             raise TrainingDiverged("a network parameter became non-finite")
-        metrics, samples = evaluate(parts.G, self.dataset, self.cfg, self.classifier)
+        if isinstance(parts.G, ConditionalGenerator):  # the labels too, for the plots
+            metrics, samples, labels = evaluate_labelled(parts.G, self.dataset, self.cfg, self.classifier)
+        else:
+            (metrics, samples), labels = evaluate(parts.G, self.dataset, self.cfg, self.classifier), None
         elapsed = self.elapsed()
         record = {
             "step": step,
@@ -247,12 +289,14 @@ class Recorder:
         }
         plot = run.sample_plot(step) if tc.plots else None
         if tc.plots and isinstance(self.dataset, ImageDataset):
-            atomic_write_with(run.sample_plot(step), lambda p: image_grid_png(p, samples[:GRID_IMAGES]))
+            grid, nrow = (samples[:GRID_IMAGES], 8) if labels is None else class_grid(samples, labels)
+            atomic_write_with(run.sample_plot(step), lambda p: image_grid_png(p, grid, nrow=nrow))
         elif tc.plots:
             real = self.dataset.sample_real(len(samples), torch.Generator().manual_seed(tc.eval_seed + 1))
             means = self.dataset.mixture.means if self.dataset.mixture is not None else None
-            atomic_write_with(run.sample_plot(step),
-                              lambda p: scatter_png(p, samples, real, means, f"{self.label}, step {step}"))
+            classes = None if labels is None else (labels, self.dataset.n_classes)
+            atomic_write_with(run.sample_plot(step), lambda p: scatter_png(p, samples, real, means,
+                                                                           f"{self.label}, step {step}", classes))
         run.append_metrics(record)
         if self.tracker is not None:
             self.tracker.log_scalars(scalars(record), step)
@@ -317,6 +361,20 @@ class Recorder:
         return summary
 
 
+GRID_CLASSES = 10
+
+
+def class_grid(samples: torch.Tensor, labels: torch.Tensor, per_class: int = 8) -> tuple[torch.Tensor, int]:
+    """A class x samples grid of a conditional image run: a row per class (the first 10 classes with samples),
+    its first `per_class` samples, blank where a class has fewer."""
+    rows = []
+    for k in torch.unique(labels)[:GRID_CLASSES].tolist():
+        mine = samples[labels == k][:per_class]
+        blank = torch.full((per_class - len(mine), *samples.shape[1:]), -1.0)
+        rows.append(torch.cat([mine, blank]))
+    return torch.cat(rows), per_class
+
+
 def generator_bytes(G: torch.nn.Module, cfg: RunConfig) -> bytes:
     """A generator's weights as safetensors, the config and final step in the metadata."""
     return safetensors_bytes({k: v.cpu().contiguous() for k, v in G.state_dict().items()},
@@ -353,7 +411,8 @@ def check_config(cfg: RunConfig) -> None:
 def run_dataset(cfg: RunConfig) -> ToyDataset | ImageDataset:
     d = cfg.data
     dataset = load_dataset(d.name, seed=d.seed, n_train=d.n_train, mode_probs=d.mode_probs, root=d.dir,
-                           image_size=d.image_size, channels=d.channels, verify=d.verify)
+                           image_size=d.image_size, channels=d.channels, verify=d.verify, classes=d.classes,
+                           label_column=d.label_column, labels=d.labels)
     if any(n.startswith("data") for n in cfg.weighting.disc_real) and dataset.weights is None:
         raise ModeganError("weighting.disc_real: data weights need a dataset that carries them "
                            "(set data.mode_probs to draw a biased training set with known weights)")
@@ -365,15 +424,47 @@ def training_set(dataset: ToyDataset | ImageDataset) -> torch.Tensor | ImageData
     return dataset if isinstance(dataset, ImageDataset) else dataset.train
 
 
-def training_data(dataset: ToyDataset | ImageDataset, placement: Placement
-                  ) -> tuple[torch.Tensor | ImagesOn, torch.Tensor | None]:
+def training_data(dataset: ToyDataset | ImageDataset, placement: Placement, labelled: bool = False,
+                  classes: str | None = None) -> tuple[torch.Tensor | ImagesOn, torch.Tensor | None]:
     """What `train_step` draws batches from, on the run's device: the toy tensor (and its importance weights,
-    if any), or the image rows (`ImagesOn`)."""
+    if any), or the image rows (`ImagesOn`). `labelled` (a conditional run): the toy rows with their labels as
+    a last column (`nets.conditional.join`)."""
     device = placement.device
     if isinstance(dataset, ImageDataset):
+        if labelled:
+            return LabelledImagesOn(ImagesOn(dataset, device), image_class_labels(dataset, classes)[0]), None
         return ImagesOn(dataset, device), None
     weights = dataset.weights.to(device) if dataset.weights is not None else None
-    return dataset.train.to(device), weights
+    train = join(dataset.train, dataset.labels) if labelled else dataset.train
+    return train.to(device), weights
+
+
+class LabelledImagesOn:
+    """An image dataset's rows on the device (`ImagesOn`) with their classes: `batch(idx)` is the labelled batch
+    (`nets.conditional.join`: the label as a constant last channel)."""
+
+    def __init__(self, images: ImagesOn, labels: torch.Tensor):
+        self.images, self.labels, self.n = images, labels.to(images.device), images.n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def batch(self, idx: torch.Tensor) -> torch.Tensor:
+        return join(self.images.batch(idx), self.labels[idx])
+
+
+def dataset_classes(cfg: RunConfig, dataset: ToyDataset | ImageDataset) -> dict:
+    """build_parts' n_classes and class_probs for a conditional run (none for others)."""
+    if cfg.model.conditioning == "none":
+        return {}
+    if isinstance(dataset, ImageDataset):
+        labels, n = image_class_labels(dataset, cfg.data.classes)
+        counts = torch.bincount(labels, minlength=n).float()
+        return {"n_classes": n, "class_probs": counts / counts.sum()}
+    if getattr(dataset, "labels", None) is None:
+        raise ModeganError(f"model.conditioning={cfg.model.conditioning} needs labelled data; {cfg.data.name} "
+                           "carries no labels")
+    return {"n_classes": dataset.n_classes, "class_probs": dataset.class_probs()}
 
 
 def data_dim(dataset: ToyDataset | ImageDataset) -> int:
@@ -383,7 +474,7 @@ def data_dim(dataset: ToyDataset | ImageDataset) -> int:
 def open_parts(cfg: RunConfig, dataset: ToyDataset | ImageDataset, run: RunDir, state: dict | None,
                overwrite: bool, placement: Placement | None = None) -> Parts:
     """The parts of a new run (run directory created, step-0 checkpoint written) or of a resumed one."""
-    parts = build_parts(cfg, data_dim(dataset), placement)
+    parts = build_parts(cfg, data_dim(dataset), placement, **dataset_classes(cfg, dataset))
     if state is None:
         run.create(cfg, overwrite)
     if cfg.diwgan.enabled:
@@ -533,7 +624,8 @@ def _train(cfg: RunConfig, run: RunDir, state: dict | None, *, overwrite: bool, 
     parts = open_parts(cfg, dataset, run, state, overwrite, placement)
     start = 0 if state is None else state["step"]
     rec = Recorder(run, cfg, dataset, parts, start, 0.0 if state is None else state["elapsed_s"])
-    (train_set, train_weights), bs = training_data(dataset, placement), tc.batch_size
+    labelled = cfg.model.conditioning != "none"
+    (train_set, train_weights), bs = training_data(dataset, placement, labelled, cfg.data.classes), tc.batch_size
     check_every = 1 if placement.syncs_cheaply else ACCELERATOR_CHECK_EVERY
     sums = LossSums()
     step = start

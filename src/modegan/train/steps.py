@@ -3,7 +3,9 @@
 The plain path is the loss's per-sample terms, reduced with the sample weighting (a plain mean when
 there is none), plus the constraints of `loss` (gradient penalty, clipping). The update scheme adds:
 unrolling (the value function after K differentiable D steps), packing (inside the discriminator
-module), VEEGAN (a reconstructor and a joint discriminator), DIWGAN (an extra generator term).
+module), VEEGAN (a reconstructor and a joint discriminator), DIWGAN (an extra generator term), and the
+parts' extra terms (`Parts.terms`: AC-GAN's classifier). Conditional runs need nothing more: their batches
+are labelled rows (`nets.conditional`) and their generator draws for the real batch's labels (`latent_like`).
 These are the hot path: no logging, no host syncs; they return detached loss tensors.
 
 The batched trainer (`train.batched`) calls the same functions on stacked seeds: its parts have the same
@@ -43,14 +45,18 @@ def discriminator_step(p: Parts, real: Tensor, real_weights: Tensor | None = Non
     if p.F is not None:
         return veegan_discriminator_step(p, real, p.G.sample_z(real.shape[0], p.rng))
     cfg = p.cfg.loss
-    with torch.no_grad():
-        fake = p.G(p.G.sample_z(real.shape[0], p.rng))
+    with torch.no_grad():  # a conditional G draws for the real batch's labels (`latent_like`)
+        fake = p.G(p.G.latent_like(real, p.rng))
     loss = critic_loss(p, real, fake, real_weights)
     out = {"d_loss": loss.detach()}
     if cfg.gp_weight > 0:
         gp = gradient_penalty(p.D, real, fake, p.rng, center=cfg.gp_center, group=p.cfg.scheme.pack).mean()
         loss = loss + cfg.gp_weight * gp
         out["gp"] = gp.detach()
+    for term in p.terms:  # extra terms of the parts (AC-GAN's classifier); none for a plain run
+        t = term.d_term(p, real, fake)
+        loss = loss + t
+        out[f"{term.name}_d"] = t.detach()
     if p.cfg.loss.constraints:  # registered ones (modegan.register_constraint); none adds nothing to the step
         loss = loss + constraint_penalties(p, real, fake, out)
     update_critic(p, loss)
@@ -112,6 +118,10 @@ def generator_step(
     else:
         loss = g_term(p.D(fake))
     out = {"g_loss": loss.detach()}
+    for term in p.terms:
+        t = term.g_term(p, fake)
+        loss = loss + t
+        out[f"{term.name}_g"] = t.detach()
     p.g_opt.zero_grad(set_to_none=True)
     if p.diwgan is None:
         loss.sum().backward(inputs=list(p.G.parameters()))
