@@ -37,16 +37,21 @@ def _check_points(points: np.ndarray, path: str, row_names: list[str]) -> np.nda
     return as32
 
 
-def load_npy(path: str | Path) -> np.ndarray:
-    """A 2-D numeric array from a .npy file, as float32 (pickled object arrays are refused)."""
-    path = str(path)
+def _read_npy(path: str, what: str):
+    """np.load without pickles; a missing or unreadable file is one line naming `what` it was."""
     if not Path(path).is_file():
-        raise ModeganError(f"point cloud not found: {path}")
+        raise ModeganError(f"{what} not found: {path}")
     try:
-        array = np.load(path, allow_pickle=False)
+        return np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError) as e:
         reason = str(e).splitlines()[0] if str(e) else e.__class__.__name__
         raise ModeganError(f"{path}: not a readable .npy array ({reason})") from None
+
+
+def load_npy(path: str | Path) -> np.ndarray:
+    """A 2-D numeric array from a .npy file, as float32 (pickled object arrays are refused)."""
+    path = str(path)
+    array = _read_npy(path, "point cloud")
     if not isinstance(array, np.ndarray):
         raise ModeganError(f"{path}: expected a single array, got {type(array).__name__}")
     if array.dtype.kind not in "fiu":
@@ -90,12 +95,7 @@ def _integer_labels(values: np.ndarray, path: str, where: list[str]) -> np.ndarr
 def load_npy_labels(path: str | Path, n_rows: int) -> np.ndarray:
     """A second .npy of one integer class per point-cloud row (data.labels)."""
     path = str(path)
-    if not Path(path).is_file():
-        raise ModeganError(f"labels file not found: {path}")
-    try:
-        array = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as e:
-        raise ModeganError(f"{path}: not a readable .npy array ({str(e).splitlines()[0] if str(e) else e})") from None
+    array = _read_npy(path, "labels file")
     if not isinstance(array, np.ndarray) or array.dtype.kind not in "fiu" or array.ndim != 1:
         raise ModeganError(f"{path}: expected a 1-D numeric array of class indices, one per row")
     if len(array) != n_rows:
