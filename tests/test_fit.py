@@ -248,5 +248,27 @@ def test_image_shaped_rows(side, metrics, tmp_path):
     assert summary["status"] == "finished" and set(summary["metrics"]) == metrics
     assert summary["dataset"]["shape"] == [1, side, side]
     assert ("no metrics" in summary["dataset"]["metrics"]) != bool(metrics)
-    with pytest.raises(ModeganError, match="diwgan needs flat rows"):
+    with pytest.raises(ModeganError, match="diwgan's default autoencoder takes flat rows.*pass encoder="):
         modegan.fit(G, D, images, method("diwgan"), out=tmp_path / "d", steps=2, z_dim=4)
+
+
+def make_img_g():
+    return nn.Sequential(nn.Linear(4, 64), nn.Tanh(), nn.Unflatten(1, (1, 8, 8)))
+
+
+def make_img_e():
+    return nn.Sequential(nn.Flatten(), nn.Linear(64, 3))
+
+
+def test_diwgan_on_image_rows_with_the_users_encoder_trains_and_resumes(tmp_path):
+    """Image-shaped rows with a user encoder of images: DIWGAN's targets come from the encoded training images
+    (kept as flat rows, reshaped for the encoder), the generator's images are encoded as they are, and a resume
+    rebuilds the encoder from the run."""
+    images = torch.rand(80, 1, 8, 8) * 2 - 1
+    m = method("diwgan", train={"eval_samples": 50, "eval_every": 4})
+    summary = modegan.fit(make_img_g(), ConvD(), images, m, out=tmp_path / "i", steps=4, z_dim=4,
+                          encoder=make_img_e(), generator_factory=make_img_g, discriminator_factory=ConvD,
+                          encoder_factory=make_img_e)
+    assert summary["status"] == "finished" and summary["diwgan"]["autoencoder_mse"] == 0.0
+    assert summary["diwgan"]["n_targets"] > 0 and summary["dataset"]["shape"] == [1, 8, 8]
+    assert modegan.train(resume=tmp_path / "i", steps=8)["step"] == 8

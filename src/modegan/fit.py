@@ -303,9 +303,9 @@ def check_flat_needs(cfg: RunConfig, nets: dict, dataset) -> None:
     if dataset.train.dim() == 2:
         return
     shape = tuple(dataset.train.shape[1:])
-    if cfg.diwgan.enabled:
-        raise ModeganError(f"diwgan needs flat rows (N, d) (its encoder and targets work on rows); the data's rows "
-                           f"are {shape}: flatten them (and let G return flat rows)")
+    if cfg.diwgan.enabled and nets.get("encoder") is None:
+        raise ModeganError(f"diwgan's default autoencoder takes flat rows; the data's rows are {shape}: pass "
+                           "encoder= (a network from such a row to a small code), or flatten the rows")
     if cfg.scheme.veegan and nets.get("reconstructor") is None:
         raise ModeganError(f"veegan's default reconstructor takes flat rows; the data's rows are {shape}: pass "
                            "reconstructor=")
@@ -358,7 +358,22 @@ def attach_user_diwgan(parts: Parts, dataset: ToyDataset | UserRows, run: RunDir
     if encoder is None:
         attach_diwgan(parts, dataset.train, run.path)
         return
-    attach_diwgan(parts, dataset.train, None, encoder=encoder.to(parts.placement.device))
+    encoder = encoder.to(parts.placement.device)
+    if dataset.train.dim() > 2:  # DIWGAN keeps its training set as flat rows; the encoder sees them as shaped
+        encoder = ShapedRows(encoder, tuple(dataset.train.shape[1:]))
+    attach_diwgan(parts, dataset.train.flatten(1), None, encoder=encoder)
+
+
+class ShapedRows(nn.Module):
+    """The user's encoder of shaped rows (e.g. images), taking DIWGAN's flat copies of the training rows as
+    well as the generator's shaped samples."""
+
+    def __init__(self, net: nn.Module, shape: tuple[int, ...]):
+        super().__init__()
+        self.net, self.shape = net, shape
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x.reshape(len(x), *self.shape) if x.dim() == 2 else x)
 
 
 # --- recording the parts ----------------------------------------------------------------------------------
