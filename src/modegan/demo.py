@@ -1,8 +1,8 @@
 """`make demo`: the mode-coverage benchmark on a setting the budget study shows converged, in minutes.
 
 ring8 at 10,000 generator steps (README "Budget study"): by then DIWGAN covers all 8 modes at about 93 %
-high-quality samples and has plateaued, while the GAN has collapsed onto at most one or two modes; VEEGAN
-and PacGAN2 show what their presets do at this budget. Unrolled GAN also covers the ring by then, but at
+high-quality samples (its modes settled from the first evaluation), while the GAN has collapsed onto one or
+two modes; PacGAN2 covers the ring and VEEGAN stays near noise, as they do at every budget studied. Unrolled GAN also covers the ring by then, but at
 about 52 steps a second it alone would take six minutes, so it is left out of the 5-minute demo.
 """
 
