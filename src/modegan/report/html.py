@@ -320,7 +320,8 @@ def per_seed_finals(rows: list[Row], dataset: str) -> str | None:
                     for m in methods}, method_colours(rows))
         calibration_lines(ax, refs, key)
         ax.set(ylabel=key, title=f"{dataset}: final {key}, one point a seed", ylim=ylims.get(key))
-    axes[0].legend(loc="best")
+    if axes[0].get_legend_handles_labels()[0]:  # image data have no calibration lines to label
+        axes[0].legend(loc="best")
     return fig_uri(fig)
 
 
