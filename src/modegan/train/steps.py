@@ -57,7 +57,7 @@ def discriminator_step(p: Parts, real: Tensor, real_weights: Tensor | None = Non
         t = term.d_term(p, real, fake)
         loss = loss + t
         out[f"{term.name}_d"] = t.detach()
-    if p.cfg.loss.constraints:  # registered ones (modegan.register_constraint); none adds nothing to the step
+    if cfg.constraints:  # registered ones (modegan.register_constraint); none adds nothing to the step
         loss = loss + constraint_penalties(p, real, fake, out)
     update_critic(p, loss)
     return out
