@@ -139,10 +139,10 @@ def eval_run(
     if seed is not None:
         cfg.train.eval_seed = seed
     validate(cfg)
-    from modegan.fit import is_fit_run, stored_dataset
+    from modegan.fit import eval_dataset, is_fit_run
 
-    if is_fit_run(run):  # the rows stored with a modegan.fit run
-        dataset = stored_dataset(RunDir(run), cfg, None)
+    if is_fit_run(run):  # the rows stored with a modegan.fit run, and its metric networks
+        dataset = eval_dataset(run, cfg)
     else:
         d = cfg.data
         dataset = load_dataset(d.name, seed=d.seed, n_train=d.n_train, classes=d.classes, label_column=d.label_column,

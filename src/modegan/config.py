@@ -207,6 +207,9 @@ class RunConfig:
 
 
 # Image-only keys and the value at which `to_dict` leaves them out.
+# data.name of a modegan.fit run on the user's own rows (fit materialises them; no built-in loader)
+USER_DATA = "<user data>"
+
 TOY_OMITTED = {
     "data.dir": None, "data.verify": True, "data.image_size": None, "data.channels": None, "model.arch": "mlp",
     "train.feature_samples": None, "train.classifier": None,
@@ -604,11 +607,11 @@ def resolve_defaults(cfg: RunConfig) -> RunConfig:
     encoder = dw.encoder if dw.encoder is not None else ("conv" if image else "mlp")
     if image and encoder != "conv":
         raise ModeganError(f"diwgan.encoder: {encoder} does not take images; allowed for images: conv")
-    if not image and encoder == "conv":
+    if not image and encoder == "conv" and d.name != USER_DATA:  # modegan.fit checks its rows' shape
         raise ModeganError("diwgan.encoder: conv needs image data; allowed for toy data: mlp, identity")
     dw.encoder = encoder
-    if m.conditioning != "none" and d.classes is None and not image and Path(d.name).suffix.lower() not in (
-            ".npy", ".csv"):
+    if m.conditioning != "none" and d.classes is None and not image and d.name != USER_DATA and Path(
+            d.name).suffix.lower() not in (".npy", ".csv"):
         d.classes = "components"  # a mixture's labels: the component index
     if dw.latent_dim is None:
         dw.latent_dim = (16 if d.name == "mnist" else 32) if image else 2

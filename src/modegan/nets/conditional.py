@@ -88,14 +88,15 @@ class ConditionalGenerator(nn.Module):
     with: each class's probability in the data. `sample(n, rng, labels=...)` draws points of the given classes.
     """
 
-    def __init__(self, base: nn.Module, z_dim: int, n_classes: int, embed_dim: int,
+    def __init__(self, base: nn.Module, z_dim: int, n_classes: int, embed_dim: int | None,
                  class_probs: Tensor | None = None):
         super().__init__()
         if n_classes < 1:
             raise ModeganError(f"a conditional generator needs at least one class, got {n_classes}")
         self.base, self.z_dim, self.n_classes = base, z_dim, n_classes
         self.out_dim = getattr(base, "out_dim", None)
-        self.embed = nn.Embedding(n_classes, embed_dim)
+        # embed_dim None: `base` takes the labels itself (modegan.fit's G(z, labels), which overrides `generate`)
+        self.embed = nn.Embedding(n_classes, embed_dim) if embed_dim is not None else None
         probs = torch.full((n_classes,), 1.0 / n_classes) if class_probs is None else class_probs.float()
         self.register_buffer("class_probs", probs / probs.sum())
 

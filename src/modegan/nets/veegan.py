@@ -23,7 +23,7 @@ class Reconstructor(nn.Module):
         self.net = build_mlp(x_dim, z_dim, width, depth, **kw)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+        return self.net(x.flatten(1))  # rows of any shape (modegan.fit's images) as flat vectors
 
 
 class JointDiscriminator(nn.Module):

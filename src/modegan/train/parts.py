@@ -229,15 +229,16 @@ def _on(x: torch.Tensor, device: torch.device) -> torch.Tensor:
 
 
 def attach_diwgan(parts: Parts, train: torch.Tensor | ImageDataset, cache_dir: Path | None,
-                  encoder: torch.nn.Module | None = None) -> None:
+                  encoder: torch.nn.Module | None = None, row_shape: tuple[int, int, int] | None = None) -> None:
     """DIWGAN's phase 0: pretrain (or load the cached) autoencoder, freeze it, choose the targets; a given
-    `encoder` (`modegan.fit`) replaces the autoencoder.
+    `encoder` (`modegan.fit`) replaces the autoencoder. `row_shape`: the (C, H, W) of flat image rows
+    (`modegan.fit`'s images; an ImageDataset knows its own).
 
     It draws from its own generator (seed + 2), so enabling DIWGAN does not shift the training draws.
     """
     cfg, d = parts.cfg, parts.cfg.diwgan
     bw = d.bandwidth if d.bandwidth in ("scott", "silverman") else float(d.bandwidth)
-    image = None if isinstance(train, torch.Tensor) else train.shape
+    image = row_shape or (None if isinstance(train, torch.Tensor) else train.shape)
     parts.diwgan = build_diwgan(
         _on(diwgan_data(train, cfg.train.seed + 3), parts.placement.device), latent=d.encoder, image_shape=image,
         latent_dim=d.latent_dim,

@@ -99,7 +99,7 @@ def evaluate_labelled(
     if not torch.isfinite(samples).all():
         raise TrainingDiverged("the generator produced NaN or Inf samples")
     if hasattr(dataset, "evaluate_samples"):  # modegan.fit's rows of any shape (fit.UserRows)
-        return dataset.evaluate_samples(samples, rng, cfg), samples, labels
+        return dataset.evaluate_samples(samples, rng, cfg, labels=labels), samples, labels
     if isinstance(dataset, ImageDataset):
         classifier = classifier or run_classifier(cfg, dataset)
         n_feat = cfg.train.feature_samples

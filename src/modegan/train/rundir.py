@@ -70,7 +70,9 @@ def required_config_keys() -> dict[str, list[str]]:
             if isinstance(current.get(sec), dict)}
 
 
-FIT_FILES = ("parts.json", "data.pt", "encoder.pt")  # modegan.fit's record of the user's networks and data
+# modegan.fit's record of the user's networks and data, and the weights of its frozen ones (DIWGAN's encoder,
+# the metrics' feature extractor and classifier), which no checkpoint holds
+FIT_FILES = ("parts.json", "data.pt", "encoder.pt", "features.pt", "classifier.pt", "labels.pt")
 
 
 class RunDir:

@@ -304,7 +304,7 @@ class DualImportanceLoss(nn.Module):
         the loss after them: it runs in numba kernels and the assignment solver, which release the GIL, and
         touches no torch tensor (any torch call there would trade the GIL with the critic's step).
         """
-        s_g = self.encoder(x_fake)
+        s_g = self.encoder(x_fake.flatten(1))  # every encoder takes flat rows (conv and fit's reshape them)
         k = self.targets.shape[1]
         if s_g.dim() != 2 or s_g.shape[1] != k or s_g.shape[0] < 1:
             raise ModeganError(f"DIWGAN codes must have shape (B, {k}) to match the targets, got {tuple(s_g.shape)}")
