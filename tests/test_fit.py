@@ -567,3 +567,34 @@ def test_conditional_fit_bad_input_is_one_line(case, match, tmp_path, labelled):
         modegan.fit(CondG(), CondD(), data, method(preset, **extra), labels=labels, out=tmp_path / case, steps=2,
                     z_dim=2)
     assert "\n" not in str(e.value) and not (tmp_path / case).exists()
+
+
+def test_the_shipped_mnist_classifier_by_name(tmp_path):
+    """classifier="mnist" and features="mnist": the shipped classifier's digits and its 128 features, the same
+    as the built-in MNIST metrics use; recorded by import path, so a resume rebuilds them."""
+    from modegan.fit import MnistDigits, MnistFeatures, class_metrics
+    from modegan.metrics.classifier import load_classifier
+
+    images = torch.rand(40, 1, 28, 28) * 2 - 1
+    shipped = load_classifier()
+    assert torch.equal(MnistDigits()(images).argmax(1), shipped.predict(images)[:, 0])
+    assert torch.allclose(MnistFeatures()(images.flatten(1)), shipped.features(images), atol=1e-5)
+    same = class_metrics(MnistDigits(), images, images)
+    assert same["class_tv"].value == 0 and same["classes"].value == len(shipped.predict(images).unique())
+    G, D = image_nets(28)
+    s = modegan.fit(G, D, images, method("gan", train={"eval_samples": 20, "eval_every": 2}), out=tmp_path / "m",
+                    steps=2, z_dim=4, classifier="mnist", features="mnist", generator_factory=make_g28,
+                    discriminator_factory=make_d28)
+    assert {"fd", "classes", "class_tv", "w1"} <= set(s["metrics"]) and 1 <= s["metrics"]["classes"] <= 10
+    assert json.loads((tmp_path / "m" / "parts.json").read_text())["classifier"]["class"] == "modegan.fit:MnistDigits"
+    assert set(modegan.train(resume=tmp_path / "m", steps=4)["metrics"]) == set(s["metrics"])
+    with pytest.raises(ModeganError, match="classifier='inception': allowed: a torch.nn.Module, or mnist"):
+        modegan.fit(G, D, images, "gan", out=tmp_path / "x", z_dim=4, classifier="inception")
+
+
+def make_g28():
+    return image_nets(28)[0]
+
+
+def make_d28():
+    return image_nets(28)[1]

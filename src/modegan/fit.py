@@ -122,6 +122,40 @@ class UserConditionalDiscriminator(UserDiscriminator):
         return out.squeeze(-1) if out.dim() == 2 else out
 
 
+class MnistDigits(nn.Module):
+    """The project's shipped MNIST classifier (checksum-verified, >= 99.2 % test accuracy) as a fit metric
+    network, `classifier="mnist"`: rows of 784 values or (1, 28, 28) images, scaled as modegan's MNIST
+    ([-1, 1]), -> the 10 digits' logits."""
+
+    def __init__(self):
+        super().__init__()
+        from modegan.metrics.classifier import load_classifier
+
+        self.net = load_classifier().net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x.reshape(len(x), 1, 28, 28))
+
+
+class MnistFeatures(MnistDigits):
+    """`features="mnist"`: the shipped classifier's 128 penultimate features, those of modegan's MNIST FD."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net.features(x.reshape(len(x), 1, 28, 28))
+
+
+NAMED_METRIC_NETS = {"features": {"mnist": MnistFeatures}, "classifier": {"mnist": MnistDigits}}
+
+
+def named_metric_net(role: str, value):
+    """A metric network given by name ("mnist") as its module; modules and None pass through."""
+    if not isinstance(value, str):
+        return value
+    if value not in NAMED_METRIC_NETS[role]:
+        raise ModeganError(f"{role}={value!r}: allowed: a torch.nn.Module, or {', '.join(NAMED_METRIC_NETS[role])}")
+    return NAMED_METRIC_NETS[role][value]()
+
+
 # --- data -------------------------------------------------------------------------------------------------
 
 
@@ -732,15 +766,17 @@ def fit(generator: nn.Module | None = None, discriminator: nn.Module | None = No
     """Train `method` (a preset name, a dict of config overrides, or a RunConfig) on the user's G and D and
     `data`, into the run directory `out`; returns the summary. `resume=True` continues the run in `out`
     (the networks may then be omitted when parts.json can rebuild them). `features` (rows -> (n, k)) and
-    `classifier` (rows -> (n, K) logits): frozen networks for the metrics (fd, kid, prdc; classes, class_tv)
-    against the held-out rows. A conditional method (model.conditioning concat or projection: cgan, cwgan-gp,
-    projection, iwcgan) trains the user's G(z, labels) and D(x, labels) on (x, y) batches, or on a tensor
-    `data` with `labels=` (one class index 0..K-1 per row). `*_factory`: importable zero-argument callables
+    `classifier` (rows -> (n, K) logits), each a module or "mnist" (the shipped MNIST classifier): frozen
+    networks for the metrics (fd, kid, prdc; classes, class_tv) against the held-out rows. A conditional
+    method (model.conditioning concat or projection: cgan, cwgan-gp, projection, iwcgan) trains the user's
+    G(z, labels) and D(x, labels) on (x, y) batches, or on a tensor `data` with `labels=` (one class index
+    0..K-1 per row). `*_factory`: importable zero-argument callables
     that `modegan.load` and a resume use to rebuild the networks (see `describe_net`)."""
     from modegan.train import run as run_mod
 
     nets = {"generator": generator, "discriminator": discriminator, "reconstructor": reconstructor,
-            "encoder": encoder, "features": features, "classifier": classifier}
+            "encoder": encoder, "features": named_metric_net("features", features),
+            "classifier": named_metric_net("classifier", classifier)}
     if resume:
         return resume_fit(out, steps=steps, device=device, nets=nets, data=data, progress=progress)
     for role in ROLES:
