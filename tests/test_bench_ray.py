@@ -11,6 +11,9 @@ from modegan.bench.results import METRICS
 
 pytestmark = pytest.mark.ray
 
+
+# ~90 s on 2 quiet cores (two local Ray instances): in `make test-slow`, to keep the default suite under 10 min
+
 TINY = {"data": {"n_train": 2000}, "train": {"eval_samples": 300}}
 ARGS = {"methods": ["gan"], "datasets": ["ring8"], "seeds": 2, "steps": 30, "eval_every": 10, "overrides": TINY}
 
@@ -20,6 +23,7 @@ def metrics(path):
         return {(r["method"], r["seed"]): ({k: r[k] for k in METRICS}, r["config_hash"]) for r in csv.DictReader(f)}
 
 
+@pytest.mark.slow
 def test_ray_local_matches_the_local_path_and_resumes(tmp_path):
     pytest.importorskip("ray", reason="the ray extra is not installed: pip install 'modegan[ray]'")
     run_mog(tmp_path / "local", workers=1, **ARGS)

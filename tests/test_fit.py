@@ -419,12 +419,13 @@ def test_fit_with_features_and_classifier_on_images_resumes_and_evaluates(tmp_pa
     ("shape", "features network does not take the data's rows"),
     ("toy", "features= and classifier= are for your own rows"),
     ("wide", "the features network returns 5,000 values a row.*at most 4,096"),
-    ("type", "classifier must be a torch.nn.Module"),
+    ("type", "classifier='resnet': allowed: a torch.nn.Module, or mnist"),
+    ("number", "classifier must be a torch.nn.Module, got int"),
 ])
 def test_bad_metric_networks_are_one_line(case, match, tmp_path, rows):
     kw = {"scores": {"classifier": nn.Linear(2, 1)}, "shape": {"features": nn.Linear(5, 2)},
           "wide": {"features": nn.Linear(2, 5000)},
-          "toy": {"features": FlatFeatures()}, "type": {"classifier": "resnet"}}[case]
+          "toy": {"features": FlatFeatures()}, "type": {"classifier": "resnet"}, "number": {"classifier": 3}}[case]
     data = "ring8" if case == "toy" else rows
     with pytest.raises(ModeganError, match=match) as e:
         modegan.fit(make_g(), make_d(), data, method("gan"), out=tmp_path / case, steps=2, z_dim=2, **kw)

@@ -35,6 +35,7 @@ def test_wgan_gp_toy_covers_most_of_ring8_in_800_steps():
     assert sum(good) >= 2, good
 
 
+@pytest.mark.slow  # ~80 s on 2 quiet cores: in `make test-slow`
 def test_known_data_weights_bring_a_biased_ring8_back_towards_uniform():
     """Diesendruck et al. 2018: ring8 drawn with mode probabilities q (the weights pi/q are known);
     training with the weights on the real term must give a mode histogram closer to uniform.
