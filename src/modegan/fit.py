@@ -89,8 +89,8 @@ class UserDiscriminator(nn.Module):
         super().__init__()
         self.net = net
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.net(x)
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        out = self.net(*inputs)
         return out.squeeze(-1) if out.dim() == 2 else out
 
 
@@ -117,9 +117,7 @@ class UserConditionalDiscriminator(UserDiscriminator):
     """The user's D(x, labels) on a labelled batch (the label as a last column), one score per input."""
 
     def forward(self, batch: torch.Tensor) -> torch.Tensor:
-        x, y = split(batch)
-        out = self.net(x, y)
-        return out.squeeze(-1) if out.dim() == 2 else out
+        return super().forward(*split(batch))
 
 
 class MnistDigits(nn.Module):
@@ -353,12 +351,9 @@ def class_metrics(classifier: nn.Module, real: torch.Tensor, fake: torch.Tensor,
     the predicted-class histograms of the generated and the held-out rows (0: the same shares, 1: disjoint).
     With `labels` (the classes a conditional generator was asked for), `cond_acc`: the share of generated rows
     the classifier predicts as the class asked for."""
-    k = None
-    predicted = []
-    for x in (real, fake):
-        logits = run_metric_net(classifier, x, "classifier")
-        k = logits.shape[1]
-        predicted.append(logits.argmax(1))
+    logits = [run_metric_net(classifier, x, "classifier") for x in (real, fake)]
+    k = logits[0].shape[1]
+    predicted = [lg.argmax(1) for lg in logits]
     hist = [torch.bincount(p, minlength=k).double() for p in predicted]
     p_real, p_fake = (h / h.sum() for h in hist)
     proto = {"classifier": import_path(type(classifier)), "n_classes": k, "n_real": len(real), "n_fake": len(fake),
