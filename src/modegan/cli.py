@@ -437,7 +437,8 @@ def bench_mog(
     methods: str | None = typer.Option(None, help="comma-separated presets (default: every preset)"),
     datasets: str | None = typer.Option(None, help="comma-separated datasets or toy data files (default: ring8,"
                                         "grid25,grid25-random,cube27)"),
-    seeds: int = typer.Option(10, help="seeds 0..N-1 per method and dataset"),
+    seeds: int = typer.Option(10, help="seeds per method and dataset, from --first-seed (0..N-1)"),
+    first_seed: int = typer.Option(0, help="the first seed; --first-seed 3 --seeds 2 adds seeds 3 and 4 to a table"),
     steps: int = typer.Option(20_000, help="generator steps, the same for every method (default: the budget "
                               "study's converged budget)"),
     eval_every: int = typer.Option(0, help="evaluation cadence (default: steps / 8)"),
@@ -452,7 +453,7 @@ def bench_mog(
 
     plan = plan_mog(out, methods=_opt_names(methods, "--methods"), datasets=_opt_names(datasets, "--datasets"),
                     seeds=seeds, steps=steps, eval_every=eval_every or None, overrides=parse_overrides(overrides or []),
-                    device=device)
+                    device=device, first_seed=first_seed)
     _run_bench(plan, workers=workers, batch=batch, ray=ray)
 
 
@@ -463,7 +464,8 @@ def bench_stacked(
     methods: str | None = typer.Option(None, help="comma-separated presets (default: gan, pacgan2-4, unrolled, veegan, "
                                 "diwgan)"),
     settings: str = typer.Option("veegan,unrolled", help="veegan (equal widths) and/or unrolled (D = G/4)"),
-    seeds: int = typer.Option(3, help="seeds 0..N-1 per method and setting"),
+    seeds: int = typer.Option(3, help="seeds per method and setting, from --first-seed (0..N-1)"),
+    first_seed: int = typer.Option(0, help="the first seed; --first-seed 3 --seeds 2 adds seeds 3 and 4 to a table"),
     steps: int = typer.Option(2000, help="generator steps, the same for every method"),
     eval_every: int = typer.Option(0, help="evaluation cadence (default: steps / 4)"),
     data_dir: str | None = typer.Option(None, help="directory with the MNIST files (default: $MODEGAN_DATA)"),
@@ -477,7 +479,7 @@ def bench_stacked(
     from modegan.config import parse_overrides
 
     plan = plan_stacked(out, methods=_opt_names(methods, "--methods"), settings=_names(settings, "--settings"),
-                        seeds=seeds, steps=steps,
+                        seeds=seeds, steps=steps, first_seed=first_seed,
                         eval_every=eval_every or None, data_dir=data_dir, classifier=classifier,
                         overrides=parse_overrides(overrides or []), device=device)
     _run_bench(plan, workers=workers, ray=ray)
@@ -491,7 +493,8 @@ def bench_budget(
                                        "diwgan, unrolled, veegan, pacgan2)"),
     datasets: str | None = typer.Option(None, help="comma-separated datasets or toy data files (default: ring8,"
                                         "grid25)"),
-    seeds: int = typer.Option(3, help="seeds 0..N-1 per method and dataset"),
+    seeds: int = typer.Option(3, help="seeds per method and dataset, from --first-seed (0..N-1)"),
+    first_seed: int = typer.Option(0, help="the first seed; --first-seed 3 --seeds 2 adds seeds 3 and 4 to a table"),
     steps: int = typer.Option(50_000, help="generator steps of the longest budget studied"),
     eval_every: int = typer.Option(2_000, help="evaluate (and checkpoint) every this many steps"),
     workers: int = typer.Option(2, help="local processes, one torch thread each"),
@@ -505,7 +508,7 @@ def bench_budget(
 
     plan = plan_budget(out, methods=_opt_names(methods, "--methods"), datasets=_opt_names(datasets, "--datasets"),
                        seeds=seeds, steps=steps, eval_every=eval_every, overrides=parse_overrides(overrides or []),
-                       device=device)
+                       device=device, first_seed=first_seed)
     _run_bench(plan, workers=workers, batch=batch, ray=ray)
 
 

@@ -68,14 +68,14 @@ class Plateau:
 
 def plan_budget(out: str | Path, *, methods: list[str] | None = None, datasets: list[str] | None = None,
                 seeds: int = DEFAULT_SEEDS, steps: int = DEFAULT_STEPS, eval_every: int = DEFAULT_EVAL_EVERY,
-                overrides: dict | None = None, device: str | None = None) -> BenchPlan:
+                overrides: dict | None = None, device: str | None = None, first_seed: int = 0) -> BenchPlan:
     """`plan_mog` with the study's defaults and outputs; every name and number is checked here."""
     if isinstance(eval_every, int) and isinstance(steps, int) and 0 < steps < eval_every:
         raise ModeganError(f"--eval-every ({eval_every}) must be at most --steps ({steps}): a budget study needs "
                            "evaluations along the way")
     p = plan_mog(out, methods=list(BUDGET_PRESETS if methods is None else methods),
                  datasets=list(BUDGET_DATASETS if datasets is None else datasets), seeds=seeds, steps=steps,
-                 eval_every=eval_every, overrides=overrides, device=device)
+                 eval_every=eval_every, overrides=overrides, device=device, first_seed=first_seed)
     setting = f"{p.setting} Evaluated every {eval_every} steps."
     return replace(p, name="budget", title="Budget study", setting=setting,
                    more_outputs=functools.partial(write_budget, setting=setting),

@@ -28,7 +28,7 @@ DEFAULT_SEEDS = 10  # benchmarks.md §2
 
 def plan_mog(out: str | Path, *, methods: list[str] | None = None, datasets: list[str] | None = None,
              seeds: int = DEFAULT_SEEDS, steps: int = DEFAULT_STEPS, eval_every: int | None = None,
-             overrides: dict | None = None, device: str | None = None) -> BenchPlan:
+             overrides: dict | None = None, device: str | None = None, first_seed: int = 0) -> BenchPlan:
     """Resolve and check every run's config; bad names or values fail here, before anything trains."""
     datasets = list(MOG_DATASETS if datasets is None else datasets)
     if not datasets:
@@ -43,7 +43,7 @@ def plan_mog(out: str | Path, *, methods: list[str] | None = None, datasets: lis
     return make_plan(
         "mog", "Mixture-of-Gaussians benchmark", out, methods=list(PRESETS if methods is None else methods),
         groups=groups, seeds=seeds, steps=steps, eval_every=eval_every, overrides=overrides,
-        reserved={"data.name": "--datasets"}, device=device,
+        reserved={"data.name": "--datasets"}, device=device, first_seed=first_seed,
         setting="shared networks of benchmarks.md §3 (G 3x128 ReLU, D 2x128 ReLU, z 2, batch 256); per-method "
         "optimisers from the presets.")
 

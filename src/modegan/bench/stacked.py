@@ -53,7 +53,7 @@ def setting_overrides(label: str, method: str) -> dict:
 def plan_stacked(out: str | Path, *, methods: list[str] | None = None, settings: list[str] | None = None,
                  seeds: int = DEFAULT_SEEDS, steps: int = DEFAULT_STEPS, eval_every: int | None = None,
                  data_dir: str | None = None, classifier: str | None = None,
-                 overrides: dict | None = None, device: str | None = None) -> BenchPlan:
+                 overrides: dict | None = None, device: str | None = None, first_seed: int = 0) -> BenchPlan:
     """Check the names, the data directory and the classifier, then resolve every run's config."""
     from modegan.metrics.classifier import default_classifier_path, load_classifier
 
@@ -77,6 +77,7 @@ def plan_stacked(out: str | Path, *, methods: list[str] | None = None, settings:
     return make_plan(
         "stacked-mnist", "Stacked MNIST benchmark", out, methods=methods, groups=groups, seeds=seeds, steps=steps,
         eval_every=eval_every or max(1, steps // 4), overrides=merge(overrides, location), device=device,
+        first_seed=first_seed,
         setting="DCGAN networks; VEEGAN setting: equal widths 64, z 100, batch 64, Adam 2e-4 (0.5, 0.999); "
         "Unrolled setting: D width 16 = G width / 4, z 256, batch 128, G Adam 1e-4, D Adam 2e-4, (0.5, 0.99); "
         "setting optimisers for GAN-loss methods, presets' own for Wasserstein ones; modes and kl on 26,000 "

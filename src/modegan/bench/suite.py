@@ -17,7 +17,7 @@ from modegan.bench.runs import RunSpec, exclusive, execute, plan
 from modegan.config import check_types, flatten, merge
 from modegan.device import resolve_device
 from modegan.errors import ModeganError
-from modegan.limits import MAX_BENCH_SEEDS, MAX_STEPS, MAX_WORKERS, check_int, check_out_dir
+from modegan.limits import MAX_BENCH_SEEDS, MAX_SEED, MAX_STEPS, MAX_WORKERS, check_int, check_out_dir
 from modegan.presets import get_preset
 from modegan.report.html import build_report
 from modegan.train.files import atomic_write, disk_errors
@@ -56,16 +56,20 @@ def check_overrides(overrides: dict | None, reserved: dict[str, str]) -> dict:
 
 def make_plan(name: str, title: str, out: str | Path, *, methods: list[str], groups: dict, seeds: int,
               steps: int, eval_every: int | None, overrides: dict | None, setting: str,
-              reserved: dict[str, str] | None = None, device: str | None = None) -> BenchPlan:
+              reserved: dict[str, str] | None = None, device: str | None = None,
+              first_seed: int = 0) -> BenchPlan:
     """Check names, counts, the output directory and the overrides, then resolve every run's config (which
-    checks every value). Nothing is written. `device` (train.device of every run) is where the runs train,
-    not what they are: it is left out of the setting's text and hashes, and each summary records it."""
+    checks every value). Nothing is written. Seeds are first_seed..first_seed+seeds-1, so more seeds can be
+    added to a finished table in a second directory without training the first ones again. `device`
+    (train.device of every run) is where the runs train, not what they are: it is left out of the setting's
+    text and hashes, and each summary records it."""
     out = check_out_dir(out)
     if not methods:
         raise ModeganError("no methods given; allowed: the presets (`modegan presets`)")
     for m in methods:
         get_preset(m)
     check_int(seeds, "--seeds", 1, MAX_BENCH_SEEDS)
+    check_int(first_seed, "--first-seed", 0, MAX_SEED - seeds + 1)
     check_int(steps, "--steps", 1, MAX_STEPS)
     if eval_every is not None:
         check_int(eval_every, "--eval-every", 1, MAX_STEPS)
@@ -73,11 +77,12 @@ def make_plan(name: str, title: str, out: str | Path, *, methods: list[str], gro
     every = eval_every or max(1, steps // 8)
     ov = merge(overrides, {"train": {"steps": steps, "eval_every": every, "plots": True}})
     extra = f" Overrides for every run: {overrides}." if overrides else ""
-    text = f"{steps} generator steps, seeds 0..{seeds - 1} ({seeds}); {setting}{extra}"
+    last = first_seed + seeds - 1
+    text = f"{steps} generator steps, seeds {first_seed}..{last} ({seeds}); {setting}{extra}"
     if device is not None:
         resolve_device(device, "--device")  # a device this machine lacks fails before anything is written
         ov = merge(ov, {"train": {"device": device}})
-    return BenchPlan(name, title, text, out, plan(out, methods, groups, list(range(seeds)), ov))
+    return BenchPlan(name, title, text, out, plan(out, methods, groups, list(range(first_seed, last + 1)), ov))
 
 
 def run_planned(p: BenchPlan, *, workers: int = 2, batch: bool = True, ray: str | None = None,
