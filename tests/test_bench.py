@@ -315,6 +315,26 @@ def test_compare_at_a_step_reads_that_evaluation_and_merges_budgets(bench_dir, t
         tmp_path / "cmp" / "results.md").read_text()
 
 
+def test_more_seeds_in_a_second_directory_join_the_first_ones(bench_dir, tmp_path, capsys):
+    """--first-seed 2 --seeds 1 trains seed 2 exactly as a 3-seed bench would (the same config hash), names it
+    in the setting, and compare merges it with seeds 0 and 1 of the first directory into one 3-seed cell."""
+    from modegan.bench.mog import plan_mog
+    from modegan.train.run import config_hash
+
+    whole = plan_mog(tmp_path / "whole", methods=["gan"], datasets=["ring8"], seeds=3, steps=40, eval_every=10,
+                     overrides=TINY)
+    more = plan_mog(tmp_path / "more", methods=["gan"], datasets=["ring8"], seeds=1, first_seed=2, steps=40,
+                    eval_every=10, overrides=TINY)
+    assert [s.seed for s in more.specs] == [2] and more.specs[0].path.name == "seed2"
+    assert config_hash(more.specs[0].cfg) == config_hash(whole.specs[2].cfg)
+    assert "seeds 2..2 (1)" in more.setting
+    tiny_bench(tmp_path / "more", methods=["gan"], datasets=["ring8"], seeds=1, first_seed=2)
+    rows = collect([bench_dir / "runs" / "ring8" / "gan", tmp_path / "more" / "runs"])
+    assert {r.method for r in rows} == {"gan"} and sorted(r.seed for r in rows) == [0, 1, 2]
+    assert main(["bench", "mog", "--first-seed", "-1", "--out", str(tmp_path / "bad")]) == 2
+    assert "--first-seed: must be in [0," in capsys.readouterr().err and not (tmp_path / "bad").exists()
+
+
 def test_compare_diff_against_every_other_method(bench_dir, tmp_path, capsys):
     """`--diff gan,*` prints gan against each other method on each dataset both ran on, one line each."""
     code = main(["compare", str(bench_dir / "runs"), "--no-report", "--diff", "gan,*", "--metric", "w1"])
