@@ -393,6 +393,8 @@ def classifier_check(
 
 
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks: methods x datasets x seeds, with a report.")
+# every bench command's --first-seed: the seeds are first_seed..first_seed+N-1
+FIRST_SEED = typer.Option(0, help="the first seed; --first-seed 3 --seeds 2 adds seeds 3 and 4 to a table")
 app.add_typer(bench_app, name="bench")
 
 
@@ -438,7 +440,7 @@ def bench_mog(
     datasets: str | None = typer.Option(None, help="comma-separated datasets or toy data files (default: ring8,"
                                         "grid25,grid25-random,cube27)"),
     seeds: int = typer.Option(10, help="seeds per method and dataset, from --first-seed (0..N-1)"),
-    first_seed: int = typer.Option(0, help="the first seed; --first-seed 3 --seeds 2 adds seeds 3 and 4 to a table"),
+    first_seed: int = FIRST_SEED,
     steps: int = typer.Option(20_000, help="generator steps, the same for every method (default: the budget "
                               "study's converged budget)"),
     eval_every: int = typer.Option(0, help="evaluation cadence (default: steps / 8)"),
@@ -465,7 +467,7 @@ def bench_stacked(
                                 "diwgan)"),
     settings: str = typer.Option("veegan,unrolled", help="veegan (equal widths) and/or unrolled (D = G/4)"),
     seeds: int = typer.Option(3, help="seeds per method and setting, from --first-seed (0..N-1)"),
-    first_seed: int = typer.Option(0, help="the first seed; --first-seed 3 --seeds 2 adds seeds 3 and 4 to a table"),
+    first_seed: int = FIRST_SEED,
     steps: int = typer.Option(2000, help="generator steps, the same for every method"),
     eval_every: int = typer.Option(0, help="evaluation cadence (default: steps / 4)"),
     data_dir: str | None = typer.Option(None, help="directory with the MNIST files (default: $MODEGAN_DATA)"),
@@ -494,7 +496,7 @@ def bench_budget(
     datasets: str | None = typer.Option(None, help="comma-separated datasets or toy data files (default: ring8,"
                                         "grid25)"),
     seeds: int = typer.Option(3, help="seeds per method and dataset, from --first-seed (0..N-1)"),
-    first_seed: int = typer.Option(0, help="the first seed; --first-seed 3 --seeds 2 adds seeds 3 and 4 to a table"),
+    first_seed: int = FIRST_SEED,
     steps: int = typer.Option(50_000, help="generator steps of the longest budget studied"),
     eval_every: int = typer.Option(2_000, help="evaluate (and checkpoint) every this many steps"),
     workers: int = typer.Option(2, help="local processes, one torch thread each"),
