@@ -365,6 +365,47 @@ def test_a_second_bench_on_the_same_directory_is_refused(tmp_path, capsys):
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.parametrize("batch", [False, True])
+def test_a_larger_budget_extends_the_finished_runs(tmp_path, bench_dir, batch):
+    """A bench rerun with --steps 40 on its 20-step runs continues them from their last checkpoints (their
+    first evaluations are kept byte for byte) and ends where an uninterrupted 40-step bench does."""
+    kw = {"methods": ["gan"], "datasets": ["ring8"], "batch": batch}
+    tiny_bench(tmp_path, steps=20, **kw)
+    first = (tmp_path / "runs/ring8/gan/seed1/metrics.jsonl").read_text().splitlines()
+    assert [json.loads(x)["step"] for x in first] == [10, 20]
+    tiny_bench(tmp_path, steps=40, **kw)
+    lines = (tmp_path / "runs/ring8/gan/seed1/metrics.jsonl").read_text().splitlines()
+    assert lines[:2] == first and [json.loads(x)["step"] for x in lines] == [10, 20, 30, 40]
+    ours = {r["seed"]: r for r in read_csv(tmp_path / "results.csv", runs_only=True)}
+    ref = {r["seed"]: r for r in read_csv(bench_dir / "results.csv", runs_only=True)
+           if r["method"] == "gan" and r["dataset"] == "ring8"}
+    for s in ("0", "1"):
+        assert ours[s]["status"] == "finished" and ours[s]["step"] == "40"
+        for k in ("hqs", "jsd_grid", "w1"):
+            assert float(ours[s][k]) == pytest.approx(float(ref[s][k]), rel=1e-4, abs=1e-6), k
+
+
+def test_a_bench_of_another_setting_on_the_same_directory_is_refused(tmp_path, capsys):
+    """Another setting (or a smaller budget) into a directory of finished runs would delete them: refused in
+    one line naming what differs, before anything is trained, deleted or rewritten."""
+    tiny_bench(tmp_path, methods=["gan"], datasets=["ring8"], seeds=1, steps=20)
+    gen = tmp_path / "runs/ring8/gan/seed0/generator.safetensors"
+    before, bench_yaml = gen.stat().st_mtime_ns, (tmp_path / "bench.yaml").read_text()
+    base = ["bench", "mog", "--methods", "gan", "--datasets", "ring8", "--seeds", "1", "--eval-every", "10",
+            "--workers", "1", "--out", str(tmp_path), "data.n_train=2000", "train.eval_samples=300"]
+    assert main([*base, "--steps", "20", "g_optim.lr=0.001"]) == 2
+    err = capsys.readouterr().err
+    assert "holds a run of another setting (g_optim.lr differ)" in err and "nothing was trained" in err
+    assert len(err.strip().splitlines()) == 1
+    assert main([*base, "--steps", "10"]) == 2
+    assert "it trained 20 steps, more than this plan's 10" in capsys.readouterr().err
+    with pytest.raises(ModeganError, match="another setting"):
+        tiny_bench(tmp_path, methods=["gan"], datasets=["ring8"], seeds=1, steps=20,
+                   overrides={**TINY, "g_optim": {"lr": 0.001}})
+    assert gen.stat().st_mtime_ns == before and (tmp_path / "bench.yaml").read_text() == bench_yaml
+    assert main([*base, "--steps", "20"]) == 0  # the same setting again: nothing to train, no refusal
+
+
 def test_evolution_columns_are_evenly_spaced_and_end_at_the_last_step():
     from modegan.report.html import evenly_spaced
 

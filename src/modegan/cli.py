@@ -523,10 +523,11 @@ def _run_bench(plan, **kw) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from modegan.bench.eta import Eta, duration_text
-    from modegan.bench.runs import state
+    from modegan.bench.runs import check_existing, state
     from modegan.bench.suite import check_workers, run_planned
 
     check_workers(kw["workers"])
+    check_existing(plan.specs)  # before the ETA: a refused plan prints one line
     eta = Eta(plan.specs, kw["workers"], kw.get("batch", True))
     with Progress(TextColumn(f"[bold]bench {plan.name}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   _EtaColumn(eta), TextColumn("{task.fields[info]}"), console=console) as bar:

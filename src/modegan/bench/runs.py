@@ -8,6 +8,7 @@ Seeds of one setting train as one batch of stacked models where the method allow
 
 from __future__ import annotations
 
+import copy
 import traceback
 import warnings
 from collections.abc import Callable
@@ -53,21 +54,70 @@ def plan(out: Path, methods: list[str], groups: dict[str, dict | Callable[[str],
 
 
 def state(spec: RunSpec) -> str:
-    """'done' (finished or diverged with this exact config), 'resume' (a checkpoint of it), or 'new'."""
+    """'done' (finished or diverged with this exact config), 'resume' (a checkpoint of it, or of it at a
+    smaller train.steps: the run goes on to the new budget, as `train --resume DIR --steps N` does), 'new',
+    or 'other': a run of another config, or of this one past this budget, which `check_existing` refuses."""
     from modegan.train.run import config_hash
 
     run = RunDir(spec.path)
     try:
-        summary = run.read_summary()
-        same = run.config.is_file() and config_hash(run.read_config()) == config_hash(spec.cfg)
+        summary = run.read_summary() or {}
+        old = run.read_config() if run.config.is_file() else None
+        if old is None or run.never_checkpointed():
+            return "new"  # nothing that a restart loses
     except (ModeganError, ValueError, OSError):
         return "new"  # unreadable leftovers: start again
-    status = (summary or {}).get("status")
-    if same and (status == "diverged" or (status == "finished" and summary.get("step") == spec.cfg.train.steps)):
+    status, at, steps = summary.get("status"), int(summary.get("step", 0)), spec.cfg.train.steps
+    if config_hash(old) == config_hash(spec.cfg) and (status == "diverged" or (status == "finished" and at == steps)):
         return "done"
-    if same and run.checkpoint.exists():
-        return "resume"
-    return "new"
+    if _hash_without_steps(old) != _hash_without_steps(spec.cfg) or at > steps:
+        return "other"
+    if status == "diverged":  # deterministic: it diverges again at the same step, within the new budget
+        return "done"
+    return "resume" if run.checkpoint.exists() else "new"
+
+
+def _hash_without_steps(cfg: RunConfig) -> str:
+    from modegan.train.run import config_hash
+
+    stepless = copy.deepcopy(cfg)
+    stepless.train.steps = 0
+    return config_hash(stepless)
+
+
+def check_existing(specs: list[RunSpec]) -> None:
+    """Refuse, before anything trains, a plan whose run directories hold runs of another setting: training
+    there would delete them. Runs of the same setting at a smaller budget are extended (`state`)."""
+    other = [s for s in specs if state(s) == "other"]
+    if not other:
+        return
+    s = other[0]
+    old = RunDir(s.path).read_config()
+    at = int((RunDir(s.path).read_summary() or {}).get("step", 0))
+    if _hash_without_steps(old) == _hash_without_steps(s.cfg):
+        what = (f"it trained {at} steps, more than this plan's {s.cfg.train.steps}; `modegan compare --at "
+                f"{s.cfg.train.steps}` reads it at that step")
+    else:
+        changed = _changed_keys(old, s.cfg)
+        what = f"{', '.join(changed[:3])}{' ...' if len(changed) > 3 else ''} differ"
+    more = f" (and {len(other) - 1} more run(s))" if len(other) > 1 else ""
+    raise ModeganError(f"{s.path} holds a run of another setting ({what}){more}; nothing was trained or "
+                       "deleted: choose another --out, or remove those runs")
+
+
+def _changed_keys(a: RunConfig, b: RunConfig) -> list[str]:
+    """The dotted config keys whose values differ, leaving out where files live and what logs where."""
+    from modegan.train.run import LOCATION_KEYS, TRACKING_KEYS
+
+    def flat(d: dict, prefix: str = "") -> dict:
+        out = {}
+        for k, v in d.items():
+            out.update(flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+        return out
+
+    fa, fb = flat(a.to_dict()), flat(b.to_dict())
+    skip = {f"{s}.{k}" for s, k in LOCATION_KEYS + TRACKING_KEYS}
+    return sorted(k for k in set(fa) | set(fb) if k not in skip and fa.get(k) != fb.get(k))
 
 
 def jobs(specs: list[RunSpec], batch: bool) -> list[list[RunSpec]]:
@@ -119,7 +169,7 @@ def _train_specs(specs: list[RunSpec], batch: bool) -> list[dict]:
         try:
             for s in specs:
                 if state(s) == "new":
-                    RunDir(s.path).clear()  # leftovers of another config or of a run that never checkpointed
+                    RunDir(s.path).clear()  # unreadable leftovers, or a run that never checkpointed
             summaries = train_seeds([s.cfg for s in specs], [s.path for s in specs])
             return [_outcome(s.path, summ) for s, summ in zip(specs, summaries, strict=True)]
         except Exception as e:  # noqa: BLE001 - the seeds are retried one by one below, each failure recorded
@@ -130,7 +180,8 @@ def _train_specs(specs: list[RunSpec], batch: bool) -> list[dict]:
         try:
             RunDir(s.path).error.unlink(missing_ok=True)
             if state(s) == "resume":  # on the benchmark's --device if it names one, else where it trained
-                summary = train(resume=s.path, device=None if s.cfg.train.device == "auto" else s.cfg.train.device)
+                summary = train(resume=s.path, steps=s.cfg.train.steps,
+                                device=None if s.cfg.train.device == "auto" else s.cfg.train.device)
             else:
                 summary = train(s.cfg, out=s.path, overwrite=True)
             results.append(_outcome(s.path, summary))
@@ -174,6 +225,7 @@ def _record_failure(spec: RunSpec, e: Exception) -> dict:
 def execute(specs: list[RunSpec], *, workers: int = 2, batch: bool = True, ray: str | None = None,
             on_done: Callable[[list[RunSpec], list[dict]], None] | None = None) -> None:
     """Train every pending run: `workers` local processes (one torch thread each), or a Ray cluster."""
+    check_existing(specs)
     todo = jobs(specs, batch)
     if not todo:
         return

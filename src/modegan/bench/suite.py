@@ -13,7 +13,7 @@ from pathlib import Path
 import yaml
 
 from modegan.bench.results import Row, collect, failed_row, markdown, read_row, write_csv
-from modegan.bench.runs import RunSpec, exclusive, execute, plan
+from modegan.bench.runs import RunSpec, check_existing, exclusive, execute, plan
 from modegan.config import check_types, flatten, merge
 from modegan.device import resolve_device
 from modegan.errors import ModeganError
@@ -107,6 +107,7 @@ def run_planned(p: BenchPlan, *, workers: int = 2, batch: bool = True, ray: str 
         started_ray = connect(ray)
     try:
         with exclusive(p.out):
+            check_existing(p.specs)  # before bench.yaml: a refused plan replaces nothing
             atomic_write(p.out / "bench.yaml", yaml.safe_dump(  # a failed write is one line (files.writing)
                 {"benchmark": p.name, "runs": len(p.specs), "setting": p.setting,
                  "methods": list(dict.fromkeys(s.method for s in p.specs)),
