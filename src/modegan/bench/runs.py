@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from modegan.config import RunConfig, build_config, merge
+from modegan.config import RunConfig, build_config, flatten, merge
 from modegan.errors import ModeganError
 from modegan.malloc import tune_malloc
 from modegan.train.batched import batch_unsupported, train_seeds
@@ -109,13 +109,7 @@ def _changed_keys(a: RunConfig, b: RunConfig) -> list[str]:
     """The dotted config keys whose values differ, leaving out where files live and what logs where."""
     from modegan.train.run import LOCATION_KEYS, TRACKING_KEYS
 
-    def flat(d: dict, prefix: str = "") -> dict:
-        out = {}
-        for k, v in d.items():
-            out.update(flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
-        return out
-
-    fa, fb = flat(a.to_dict()), flat(b.to_dict())
+    fa, fb = flatten(a.to_dict()), flatten(b.to_dict())
     skip = {f"{s}.{k}" for s, k in LOCATION_KEYS + TRACKING_KEYS}
     return sorted(k for k in set(fa) | set(fb) if k not in skip and fa.get(k) != fb.get(k))
 
