@@ -2,8 +2,9 @@
 
 Every run is an ordinary run directory (`OUT/runs/<dataset>/<method>/seed<k>`), so `modegan eval`,
 `modegan.load` and `compare` work on it. Running a benchmark again skips finished (and diverged:
-deterministic) runs, resumes interrupted ones from their checkpoints and restarts the rest.
-Seeds of one setting train as one batch of stacked models where the method allows it.
+deterministic) runs, resumes interrupted ones from their checkpoints (and finished ones, when the budget
+has grown) and restarts those that never checkpointed. Runs of another setting in its directories are
+refused, not overwritten. Seeds of one setting train as one batch of stacked models where the method allows it.
 """
 
 from __future__ import annotations
