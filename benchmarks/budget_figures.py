@@ -1,7 +1,7 @@
 """The budget study merged from several `bench budget` directories: budget.csv, budget.md (plateaus) and
 one PNG figure per dataset (for the README), drawn exactly as `modegan bench budget` draws budget.html.
 
-    python benchmarks/budget_figures.py runs/budget runs/budget-grid25 runs/budget20k-ring8 \\
+    python benchmarks/budget_figures.py runs/budget runs/budget-grid25 runs/budget-wgangp-ring8 \\
         --out benchmarks/results/budget --figures docs
 
 A study run in parts (presets at different budgets, or datasets in separate directories so that they
