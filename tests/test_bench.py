@@ -293,6 +293,14 @@ def test_compare_labels_two_settings_of_one_preset_apart(bench_dir, tmp_path):
     assert {r.method for r in rows} == {"gan", "gan[g_optim.lr=0.001]"}
 
 
+def test_compare_diff_prints_a_setting_label_whole(bench_dir, tmp_path, capsys):
+    """A label with brackets is printed as it is (rich markup would have eaten `[g_optim.lr=0.001]`)."""
+    tiny_bench(tmp_path, methods=["gan"], datasets=["ring8"], overrides={**TINY, "g_optim": {"lr": 1e-3}})
+    assert main(["compare", str(bench_dir / "runs"), str(tmp_path / "runs"), "--no-report",
+                 "--diff", "gan[g_optim.lr=0.001],gan", "--metric", "w1"]) == 0
+    assert "ring8: w1, gan[g_optim.lr=0.001] - gan = " in capsys.readouterr().out
+
+
 def test_compare_at_a_step_reads_that_evaluation_and_merges_budgets(bench_dir, tmp_path):
     """Runs of 40 and 20 steps compared at step 20 are one setting there (train.steps is not a setting at a
     step); each row carries its step-20 evaluation, seconds and curve up to it; a step without an evaluation

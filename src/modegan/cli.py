@@ -24,7 +24,7 @@ app = typer.Typer(
     help="Train, evaluate and compare GANs for training stability and mode coverage.",
     pretty_exceptions_enable=False,
 )
-console = Console()
+console = Console(markup=False)  # labels such as diwgan[diwgan.targets=kmeans] print as they are
 
 
 @app.command()
@@ -91,7 +91,7 @@ def presets():
     from modegan.presets import PRESETS
 
     for p in PRESETS.values():
-        console.print(f"[bold]{p.name}[/bold]: {p.summary}", highlight=False)
+        console.print(f"[bold]{p.name}[/bold]: {p.summary}", highlight=False, markup=True)
         console.print(f"  source: {p.source}", highlight=False)
         for k, v in flatten(p.settings).items():
             console.print(f"  {k}={v}", highlight=False)
