@@ -104,7 +104,8 @@ def test_bench_writes_a_row_per_run_and_the_tables(bench_dir):
 
     md = (bench_dir / "results.md").read_text()
     assert "40 generator steps" in md and "## ring8" in md and "## cube27" in md
-    assert "| gan |" in md and "DIWGAN submission (ICLR 2019), Table 1" in md and "PacGAN (Lin et al. 2018)" in md
+    assert "| gan | 2/2 |" in md and "| reference: true mixture | - |" in md  # each row says its seeds
+    assert "DIWGAN submission (ICLR 2019), Table 1" in md and "PacGAN (Lin et al. 2018)" in md
     assert "under different settings" in md and "`modes`:" in md  # published labelled; protocol recorded
 
 
@@ -112,9 +113,10 @@ def test_bench_cells_are_the_mean_of_the_per_seed_values(bench_dir):
     rows = read_csv(bench_dir / "results.csv")
     w1 = [float(r["w1"]) for r in rows if r["method"] == "wgan" and r["dataset"] == "ring8"]
     expected = cell(w1).format()
-    line = next(x for x in (bench_dir / "results.md").read_text().split("## cube27")[0].splitlines()
-                if x.startswith("| wgan |"))
-    assert line.split(" | ")[5].removesuffix(" ≈ noise") == expected
+    ring8 = (bench_dir / "results.md").read_text().split("## cube27")[0].splitlines()
+    column = next(x for x in ring8 if x.startswith("| method |")).split(" | ").index("w1")
+    line = next(x for x in ring8 if x.startswith("| wgan |"))
+    assert line.split(" | ")[column].removesuffix(" ≈ noise") == expected
 
 
 def test_results_carry_calibration_rows_and_noise_flags(bench_dir):
@@ -139,7 +141,7 @@ def test_results_carry_calibration_rows_and_noise_flags(bench_dir):
         assert {r["noise_flags"] for r in seeds} == {";".join(flags)}
         line = next(x for x in md.splitlines() if x.startswith(f"| {m} |"))
         assert line.count("≈ noise") == len(flags)
-    assert f"| {TRUE_MIXTURE} | 8 |" in md and f"| {UNIFORM_BOX} |" in md and "not ranked" in md
+    assert f"| {TRUE_MIXTURE} | - | 8 |" in md and f"| {UNIFORM_BOX} |" in md and "not ranked" in md
     page = (bench_dir / "report.html").read_text()
     assert page.count('<tr class="reference">') == 4 and "not ranked" in page
     full_md = (bench_dir / "results.md").read_text()

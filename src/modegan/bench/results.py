@@ -325,17 +325,21 @@ def markdown(rows: list[Row], title: str, setting: str = "") -> str:
     lines = [f"# {title}", ""]
     if setting:
         lines += [setting, ""]
-    lines += ["Cells: mean (std) over seeds; [n/N] when only n of N runs gave a value (failed runs, or "
-              "rkl_modes undefined with no high-quality sample). Per-seed values: results.csv.", "",
+    lines += ["Cells: mean (std) over seeds; runs: finished of all the runs (seeds) of the row; [n/N] when only "
+              "n of N runs gave a value (failed runs, or rkl_modes undefined with no high-quality sample). "
+              "Per-seed values: results.csv.", "",
               CALIBRATION_NOTE, ""]
     for d in table:
-        lines += [f"## {d}", "", "| method | " + " | ".join(metrics) + " | s/run |", "|---" * (len(metrics) + 2) + "|"]
+        lines += [f"## {d}", "", "| method | runs | " + " | ".join(metrics) + " | s/run |",
+                  "|---" * (len(metrics) + 3) + "|"]
         for label, values in refs.get(d, {}).items():
-            lines.append(f"| {label} | " + " | ".join(reference_value(values.get(k)) for k in metrics) + " | - |")
+            lines.append(f"| {label} | - | " + " | ".join(reference_value(values.get(k)) for k in metrics) + " | - |")
         for m, cs in table[d].items():
             t = cs["elapsed_s"]
             secs = f"{t.mean:.0f}" if t.values else "-"
-            lines.append(f"| {m} | " + " | ".join(flagged(cs[k], k, fl[d][m]) for k in metrics) + f" | {secs} |")
+            n_ok = sum(1 for r in rows if r.dataset == d and r.method == m and r.status == "finished")
+            lines.append(f"| {m} | {n_ok}/{t.n_runs} | " + " | ".join(flagged(cs[k], k, fl[d][m]) for k in metrics)
+                         + f" | {secs} |")
         if d in notes:
             lines += ["", f"Note: {notes[d]}."]
         pub = published_for(d)
