@@ -58,8 +58,6 @@ def state(spec: RunSpec) -> str:
     """'done' (finished or diverged with this exact config), 'resume' (a checkpoint of it, or of it at a
     smaller train.steps: the run goes on to the new budget, as `train --resume DIR --steps N` does), 'new',
     or 'other': a run of another config, or of this one past this budget, which `check_existing` refuses."""
-    from modegan.train.run import config_hash
-
     run = RunDir(spec.path)
     try:
         summary = run.read_summary() or {}
@@ -69,11 +67,9 @@ def state(spec: RunSpec) -> str:
     except (ModeganError, ValueError, OSError):
         return "new"  # unreadable leftovers: start again
     status, at, steps = summary.get("status"), int(summary.get("step", 0)), spec.cfg.train.steps
-    if config_hash(old) == config_hash(spec.cfg) and (status == "diverged" or (status == "finished" and at == steps)):
-        return "done"
     if _hash_without_steps(old) != _hash_without_steps(spec.cfg) or at > steps:
         return "other"
-    if status == "diverged":  # deterministic: it diverges again at the same step, within the new budget
+    if status == "diverged" or (status == "finished" and at == steps):  # a diverged run diverges again
         return "done"
     return "resume" if run.checkpoint.exists() else "new"
 
@@ -219,8 +215,8 @@ def _record_failure(spec: RunSpec, e: Exception) -> dict:
 
 def execute(specs: list[RunSpec], *, workers: int = 2, batch: bool = True, ray: str | None = None,
             on_done: Callable[[list[RunSpec], list[dict]], None] | None = None) -> None:
-    """Train every pending run: `workers` local processes (one torch thread each), or a Ray cluster."""
-    check_existing(specs)
+    """Train every pending run: `workers` local processes (one torch thread each), or a Ray cluster. The
+    caller has refused runs of another setting (`check_existing`, in `suite.run_planned`)."""
     todo = jobs(specs, batch)
     if not todo:
         return
